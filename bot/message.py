@@ -1,0 +1,355 @@
+"""Reading a message: raw bytes -> one normalized, frozen record. Never raises on bad mail."""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import email.header
+import email.message
+import email.utils
+import html
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+log = logging.getLogger(__name__)
+
+# Headers kept for routing, loop guards and threading (lower-case names).
+KEPT_HEADERS = (
+    "in-reply-to",
+    "references",
+    "auto-submitted",
+    "precedence",
+    "return-path",
+    "x-loop",
+    "authentication-results",
+    "list-id",
+    "list-post",
+    "reply-to",
+    "sender",
+    "x-autoreply",
+    "x-autorespond",
+    "x-auto-response-suppress",
+)
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    subject: str
+    sender: str  # the From address, lower-case
+    sender_name: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    date: datetime  # aware; the reference date of every relative date in the text
+    date_from_header: bool  # False: no usable Date header, `date` is when it arrived
+    body: str  # the whole decoded text
+    text: str  # new text: quoted replies and the signature removed (forwarded parts kept)
+    own_text: str  # new text before any forwarded part (what the sender wrote themself)
+    quoted: str
+    signature: str
+    html: bool  # the text came from an HTML part
+    truncated: bool  # the body was larger than the cap and was cut
+    headers: dict[str, str] = field(default_factory=dict)  # KEPT_HEADERS that are present
+    defects: tuple[str, ...] = ()
+
+    @property
+    def list_id(self) -> str:
+        value = self.headers.get("list-id", "")
+        m = re.search(r"<([^<>]+)>", value)
+        return (m.group(1) if m else value).strip().lower()
+
+
+def decode_header(value: object) -> str:
+    """An RFC 2047 header as text, unfolded; undecodable parts replaced, never an exception."""
+    if value is None:
+        return ""
+    if isinstance(value, email.header.Header):
+        try:
+            return str(value)
+        except Exception:
+            value = value.encode()
+    text = str(value)
+    try:
+        parts = email.header.decode_header(text)
+        out = []
+        for chunk, charset in parts:
+            if isinstance(chunk, bytes):
+                out.append(_decode_bytes(chunk, charset))
+            else:
+                out.append(chunk)
+        # decode_header drops the spaces between encoded and plain words; it keeps them in plain chunks
+        text = "".join(out) if len(parts) > 1 else out[0] if out else ""
+    except Exception:
+        pass
+    text = re.sub(r"[\r\n]+[ \t]*", " ", text)
+    return text.replace("\x00", "").strip()
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    for cs in (charset, "utf-8"):
+        if not cs or cs.lower() in ("unknown-8bit", "x-unknown"):
+            continue
+        try:
+            return data.decode(cs, errors="replace")
+        except LookupError:
+            continue
+    return data.decode("latin-1", errors="replace")
+
+
+def _addresses(values: list[str]) -> tuple[str, ...]:
+    try:
+        pairs = email.utils.getaddresses([decode_header(v) for v in values])
+    except Exception:
+        return ()
+    return tuple(addr.strip().lower() for _, addr in pairs if "@" in addr)
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """The Date header as an aware datetime, or None when there is none or it cannot be read."""
+    if not value:
+        return None
+    try:
+        d = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if d is None:
+        return None
+    if d.tzinfo is None:  # "-0000": the zone is unknown; RFC 5322 says treat it as UTC
+        d = d.replace(tzinfo=UTC)
+    return d
+
+
+class _HTMLText(HTMLParser):
+    """HTML to plain text: block tags become line breaks, links keep their URL, scripts are dropped."""
+
+    BLOCK = frozenset(
+        "p div br li tr h1 h2 h3 h4 h5 h6 ul ol table blockquote pre hr section article header footer".split()
+    )
+    SKIP = frozenset(("script", "style", "head", "title"))
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+        self.href: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self.skip += 1
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+            if tag == "li":
+                self.parts.append("- ")
+        if tag == "a":
+            self.href.append(dict(attrs).get("href"))
+        if tag == "blockquote":
+            self.parts.append("\n> ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+        if tag == "a" and self.href:
+            href = self.href.pop()
+            if href and href.startswith(("http://", "https://")):
+                self.parts.append(f" <{href}>")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(markup: str) -> str:
+    parser = _HTMLText()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:  # HTMLParser is lenient; this is a last resort
+        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
+    text = "".join(parser.parts)
+    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _part_text(part: email.message.Message) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    if not isinstance(payload, bytes):
+        return str(payload)
+    try:
+        charset = part.get_content_charset() or "utf-8"
+    except Exception:
+        charset = "utf-8"
+    return _decode_bytes(payload, charset)
+
+
+def _body(msg: email.message.Message) -> tuple[str, bool]:
+    """The text of the first text/plain part, else the first text/html part as text."""
+    plain = html_part = None
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        disposition = str(part.get("Content-Disposition", "")).lower()
+        if disposition.startswith("attachment"):
+            continue
+        ctype = part.get_content_type()
+        if ctype == "text/plain" and plain is None:
+            plain = part
+        elif ctype == "text/html" and html_part is None:
+            html_part = part
+        if plain is not None:
+            break
+    if plain is not None:
+        return _part_text(plain), False
+    if html_part is not None:
+        return html_to_text(_part_text(html_part)), True
+    if not msg.is_multipart() and msg.get_content_maintype() == "text":
+        return _part_text(msg), False
+    return "", False
+
+
+# Lines that start a quoted reply block (everything from there on is old text).
+_REPLY_HEADER = re.compile(
+    r"^(?:On\b.{0,200}\bwrote:?|Am\b.{0,200}\bschrieb.{0,80}:|Le\b.{0,200}\ba écrit\s*:|El\b.{0,200}\bescribió:"
+    r"|-{2,}\s*Original Message\s*-{2,}|-{2,}\s*Ursprüngliche Nachricht\s*-{2,}|_{10,})\s*$",
+    re.IGNORECASE,
+)
+_OUTLOOK_FROM = re.compile(r"^\*?(From|De|Von|Van):\*?\s.+$")
+_OUTLOOK_NEXT = re.compile(r"^\*?(Sent|Date|Envoyé|Gesendet|Enviado|To|Subject|Objet|Betreff):\*?\s")
+_FORWARD = re.compile(
+    r"^\s*(-{2,}\s*Forwarded message\s*-{2,}|-{2,}\s*Message transféré\s*-{2,}|Begin forwarded message:"
+    r"|-{2,}\s*Weitergeleitete Nachricht\s*-{2,})",
+    re.IGNORECASE,
+)
+_SIG = re.compile(r"^(-- ?|--)$")
+_LIST_FOOTER = re.compile(r"^_{20,}\s*$")
+_WROTE_TAIL = re.compile(r"\bwrote:\s*$", re.IGNORECASE)
+
+
+def split_body(body: str) -> tuple[str, str, str, str]:
+    """(new text, own text before any forwarded part, quoted text, signature) of a plain-text body."""
+    lines = body.split("\n")
+    new: list[str] = []
+    quoted: list[str] = []
+    signature: list[str] = []
+    own_end: int | None = None
+    in_forward = False
+    i = 0
+    n = len(lines)
+    while i < n:
+        line = lines[i].rstrip("\r")
+        stripped = line.strip()
+        if _FORWARD.match(line):
+            in_forward = True
+            if own_end is None:
+                own_end = len(new)
+            new.append(line)
+            i += 1
+            continue
+        if stripped.startswith(">"):
+            quoted.append(line)
+            i += 1
+            continue
+        if not in_forward and _SIG.match(line):
+            signature = lines[i + 1 :]
+            break
+        if not in_forward and _LIST_FOOTER.match(stripped) and _looks_like_footer(lines[i + 1 : i + 8]):
+            signature = lines[i:]
+            break
+        if not in_forward and (
+            _REPLY_HEADER.match(stripped)
+            or (_OUTLOOK_FROM.match(stripped) and i + 1 < n and _OUTLOOK_NEXT.match(lines[i + 1].strip()))
+            or (_WROTE_TAIL.search(stripped) and i + 1 < n and lines[i + 1].lstrip().startswith(">"))
+        ):
+            quoted.extend(lines[i:])
+            break
+        new.append(line)
+        i += 1
+    text = "\n".join(new).strip()
+    own = "\n".join(new[:own_end] if own_end is not None else new).strip()
+    return text, own, "\n".join(quoted).strip(), "\n".join(signature).strip()
+
+
+def _looks_like_footer(lines: list[str]) -> bool:
+    joined = " ".join(lines).lower()
+    return any(w in joined for w in ("mailing list", "listinfo", "unsubscribe", "list info", "mailman"))
+
+
+def read_message(raw: bytes, *, received: datetime, max_body_bytes: int = 1_000_000) -> Message:
+    """Bytes -> Message. `received` (aware) stands in for a missing or unreadable Date header."""
+    defects: list[str] = []
+    truncated = False
+    # Parse at most a few times the body cap: a 20 MB mail is read in bounded time.
+    raw_cap = max(4 * max_body_bytes, 256 * 1024)
+    if len(raw) > raw_cap:
+        raw = raw[:raw_cap]
+        truncated = True
+        defects.append(f"message larger than {raw_cap} bytes: cut")
+    try:
+        msg = email.message_from_bytes(raw)
+    except Exception as exc:  # the compat32 parser almost never raises; be sure
+        defects.append(f"unparseable: {exc}")
+        msg = email.message_from_string(raw.decode("utf-8", errors="replace"))
+    defects.extend(type(d).__name__ for d in getattr(msg, "defects", ())[:10])
+
+    def header(name: str) -> str:
+        try:
+            return decode_header(msg.get(name))
+        except Exception:
+            return ""
+
+    def all_headers(name: str) -> list[str]:
+        try:
+            return [str(v) for v in msg.get_all(name, [])]
+        except Exception:
+            return []
+
+    try:
+        body, is_html = _body(msg)
+    except Exception as exc:
+        defects.append(f"body unreadable: {exc}")
+        body, is_html = "", False
+    body = body.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    if len(body) > max_body_bytes:
+        body = body[:max_body_bytes]
+        truncated = True
+    text, own, quoted, signature = split_body(body)
+
+    date = parse_date(header("Date"))
+    date_from_header = date is not None
+    if date is None:
+        date = received
+    from_pairs = email.utils.getaddresses([header("From")]) if header("From") else []
+    sender_name, sender = from_pairs[0] if from_pairs else ("", "")
+    message_id = header("Message-ID").strip()
+    if not message_id:
+        # No Message-ID: a stable stand-in, so that importing the same file twice adds nothing.
+        message_id = f"<{hashlib.sha256(raw).hexdigest()[:32]}@listbot.invalid>"
+    return Message(
+        message_id=message_id,
+        subject=header("Subject"),
+        sender=sender.strip().lower(),
+        sender_name=sender_name.strip(),
+        to=_addresses(all_headers("To")),
+        cc=_addresses(all_headers("Cc")),
+        date=date,
+        date_from_header=date_from_header,
+        body=body,
+        text=text,
+        own_text=own,
+        quoted=quoted,
+        signature=signature,
+        html=is_html,
+        truncated=truncated,
+        headers={h: header(h) for h in KEPT_HEADERS if msg.get(h) is not None},
+        defects=tuple(defects),
+    )
