@@ -9,10 +9,12 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import __version__
 from bot.config import Config, ConfigError, load_config
+from bot.store import Item, Store
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _open_store(config: Config):  # type: ignore[no-untyped-def]
-    from bot.store import Store
-
+def _open_store(config: Config) -> Store:
     return Store.open(config.resolve(config.store.path))
 
 
@@ -202,7 +202,7 @@ def _parse_error(args: argparse.Namespace, name: str, error: str) -> None:
         print(f"{name}: error: {error}")
 
 
-def _print_parse(record: dict, explain: tuple[str, ...]) -> None:  # type: ignore[type-arg]
+def _print_parse(record: dict[str, Any], explain: tuple[str, ...]) -> None:
     print(f"{record['file']}")
     print(f"  subject  {record['subject']}")
     print(f"  date     {record['date']}   kind: {record['kind']}   rules: {', '.join(record['rules']) or '-'}")
@@ -221,7 +221,7 @@ def _print_parse(record: dict, explain: tuple[str, ...]) -> None:  # type: ignor
     print()
 
 
-def _flags(item: dict) -> str:  # type: ignore[type-arg]
+def _flags(item: dict[str, Any]) -> str:
     flags = []
     if item.get("approx"):
         flags.append("approx")
@@ -291,8 +291,6 @@ def _say(progress: object, line: str) -> None:
 
 
 def cmd_upcoming(args: argparse.Namespace, config: Config) -> int:
-    from bot.store import Item
-
     tz: ZoneInfo = args.tz or config.tz
     now: datetime = args.now or datetime.now(UTC)
     store = _open_store(config)
@@ -308,7 +306,7 @@ def cmd_upcoming(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def format_item(item, tz: ZoneInfo) -> str:  # type: ignore[no-untyped-def]
+def format_item(item: Item, tz: ZoneInfo) -> str:
     """One line for an item: when (in `tz`, and UTC for timed items), kind, what, flags, id."""
     if item.all_day:
         when = item.start[:10]

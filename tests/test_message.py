@@ -90,7 +90,7 @@ def test_body_cap_truncates_and_flags():
 
 
 def nested_base64() -> bytes:
-    inner = base64.b64encode("Deadline: 12 March 2026\n".encode()).decode()
+    inner = base64.b64encode(b"Deadline: 12 March 2026\n").decode()
     return mail(
         'From: a@example.org\nSubject: nested\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="o"',
         '--o\r\nContent-Type: multipart/alternative; boundary="i"\r\n\r\n'
@@ -123,8 +123,9 @@ BAD_MAIL = {
 @pytest.mark.parametrize("name", list(BAD_MAIL))
 def test_bad_mail_never_raises_and_is_quick(name: str):
     # Each kind of broken mail is read (and analysed) without an exception in well under a second.
-    from bot import extract
     from bot.rules import load_rules
+
+    from bot import extract
 
     rules = load_rules()
     started = time.perf_counter()
