@@ -682,6 +682,145 @@ class Store:
         )
 
 
+    # -- schedule: reminders and digests ---------------------------------------------------------
+
+    def reminder_candidates(self, now: datetime, horizon: timedelta) -> list[Item]:
+        """Active items not over at `now` that start before now + horizon (what a reminder could be about)."""
+        rows = self.db.execute(
+            "SELECT * FROM items WHERE status = 'active' AND end_utc > ? AND start_utc < ? ORDER BY start_utc, id",
+            (to_utc_text(now), to_utc_text(now + horizon)),
+        )
+        return [_item(r) for r in rows]
+
+    def items_passed_between(self, since: datetime, until: datetime) -> list[Item]:
+        """Active items that began or ended in [since, until): reminders still missing for them are useless now."""
+        rows = self.db.execute(
+            "SELECT * FROM items WHERE status = 'active' AND ((end_utc >= ? AND end_utc < ?)"
+            " OR (start_utc >= ? AND start_utc < ?)) ORDER BY start_utc, id",
+            (to_utc_text(since), to_utc_text(until), to_utc_text(since), to_utc_text(until)),
+        )
+        return [_item(r) for r in rows]
+
+    def dates_set(self, item_ids: Iterable[int]) -> dict[int, datetime]:
+        """When each item got its current date (created, or start/end last edited)."""
+        ids = list(item_ids)
+        out: dict[int, datetime] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT item_id, max(at_utc) FROM item_history WHERE item_id IN ({marks})"
+                " AND field IN ('created', 'start', 'end') GROUP BY item_id",
+                chunk,
+            )
+            out.update((r[0], from_utc_text(r[1])) for r in rows)
+        return out
+
+    def item_subscriptions(self, item_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Active `remind me` rows about these items, and those about every item (item_id None, no time):
+        {id, address, item_id, offsets (list or None)}."""
+        ids = list(item_ids)
+        out: list[dict[str, Any]] = []
+        rows: list[sqlite3.Row] = list(
+            self.db.execute(
+                "SELECT id, address, item_id, offsets FROM reminders WHERE status = 'active' AND item_id IS NULL"
+                " AND at_utc IS NULL ORDER BY id"
+            )
+        )
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows.extend(
+                self.db.execute(
+                    "SELECT id, address, item_id, offsets FROM reminders WHERE status = 'active'"
+                    f" AND item_id IN ({marks}) ORDER BY id",
+                    chunk,
+                )
+            )
+        for r in rows:
+            offsets = json.loads(r["offsets"]) if r["offsets"] else None
+            out.append({"id": r["id"], "address": r["address"], "item_id": r["item_id"], "offsets": offsets})
+        return out
+
+    def notes_between(self, since: datetime | None, until: datetime) -> list[dict[str, Any]]:
+        """Active `remind me` rows with a time and no item (a note to oneself) due in [since, until)."""
+        rows = self.db.execute(
+            "SELECT id, address, at_utc, text FROM reminders WHERE status = 'active' AND item_id IS NULL"
+            " AND at_utc IS NOT NULL AND at_utc >= ? AND at_utc < ? ORDER BY at_utc, id",
+            (to_utc_text(since) if since else "", to_utc_text(until)),
+        )
+        return [
+            {"id": r["id"], "address": r["address"], "at_utc": from_utc_text(r["at_utc"]), "text": r["text"] or ""}
+            for r in rows
+        ]
+
+    def finish_reminder(self, reminder_id: int) -> None:
+        self.db.execute("UPDATE reminders SET status = 'done' WHERE id = ? AND status = 'active'", (reminder_id,))
+
+    def members_info(self, addresses: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Member rows by lower-case address: {address, timezone, digest, stopped, unsubscribe_token}."""
+        wanted = sorted({a.lower() for a in addresses})
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT address, timezone, digest, stopped, unsubscribe_token FROM members"
+                f" WHERE address IN ({marks})",
+                chunk,
+            )
+            out.update((r["address"], dict(r)) for r in rows)
+        return out
+
+    def digest_members(self) -> list[dict[str, Any]]:
+        """Members who asked for the personal digest and have not stopped all mail."""
+        rows = self.db.execute(
+            "SELECT address, timezone, digest, stopped, unsubscribe_token FROM members"
+            " WHERE digest = 1 AND stopped = 0 ORDER BY address"
+        )
+        return [dict(r) for r in rows]
+
+    def queued_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of these idempotency keys have an outbox row already."""
+        wanted = list(keys)
+        found: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(f"SELECT idem_key FROM outbox WHERE idem_key IN ({marks})", chunk))
+        return found
+
+    def unsubscribe_token(self, address: str, *, now: datetime, new_token: Callable[[], str]) -> str:
+        """The member's unsubscribe token, made (with the member row, if need be) on first use."""
+        address = address.lower()
+        row = self.db.execute("SELECT unsubscribe_token FROM members WHERE address = ?", (address,)).fetchone()
+        if row is not None and row[0]:
+            return str(row[0])
+        token = new_token()
+        self.db.execute(
+            "INSERT OR IGNORE INTO members (address, created_utc) VALUES (?, ?)", (address, to_utc_text(now))
+        )
+        self.db.execute("UPDATE members SET unsubscribe_token = ? WHERE address = ?", (token, address))
+        return token
+
+    def unsubscribe_by_token(self, token: str, what: str) -> str | None:
+        """One-click unsubscribe: 'digest' turns the personal digest off; 'all' stops all personal mail and
+        cancels the member's reminders. The member's address, or None for an unknown token."""
+        row = self.db.execute("SELECT address FROM members WHERE unsubscribe_token = ?", (token,)).fetchone()
+        if row is None:
+            return None
+        address = str(row[0])
+        with self.transaction():
+            if what == "all":
+                self.db.execute("UPDATE members SET stopped = 1, digest = 0 WHERE address = ?", (address,))
+                self.db.execute(
+                    "UPDATE reminders SET status = 'cancelled' WHERE address = ? AND status = 'active'", (address,)
+                )
+            else:
+                self.db.execute("UPDATE members SET digest = 0 WHERE address = ?", (address,))
+        return address
+
+
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); the connection runs in autocommit otherwise."""
 
