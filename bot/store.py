@@ -681,6 +681,143 @@ class Store:
             (key, value),
         )
 
+    # -- members, personal reminders, tokens, reply log (commands) ---------------------------------
+
+    def member(self, address: str) -> dict[str, Any] | None:
+        """A member's settings row (timezone, digest, stopped), or None when they never set anything."""
+        row = self.db.execute("SELECT * FROM members WHERE address = ?", (address.lower(),)).fetchone()
+        return dict(row) if row else None
+
+    def set_member(self, address: str, *, now: datetime, **fields: Any) -> None:
+        """Create or change a member's settings: timezone (str | None), digest (bool), stopped (bool)."""
+        allowed = ("timezone", "digest", "stopped")
+        for key in fields:
+            if key not in allowed:
+                raise ValueError(f"member field {key!r} is not one of {allowed}")
+        values = {k: int(v) if isinstance(v, bool) else v for k, v in fields.items()}
+        self.db.execute(
+            "INSERT OR IGNORE INTO members (address, created_utc) VALUES (?, ?)", (address.lower(), to_utc_text(now))
+        )
+        if values:
+            assignments = ", ".join(f"{k} = ?" for k in values)
+            self.db.execute(f"UPDATE members SET {assignments} WHERE address = ?", (*values.values(), address.lower()))
+
+    def member_counts(self) -> dict[str, int]:
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(digest), 0), coalesce(sum(stopped), 0) FROM members"
+        ).fetchone()
+        return {"known": row[0], "digest": row[1], "stopped": row[2]}
+
+    def add_reminder(
+        self,
+        address: str,
+        *,
+        now: datetime,
+        item_id: int | None = None,
+        offsets: list[str] | None = None,
+        at: datetime | None = None,
+        text: str | None = None,
+    ) -> int:
+        """A personal reminder: for an item (item_id + offsets), for all items (offsets only), or one's own (at + text)."""
+        cur = self.db.execute(
+            "INSERT INTO reminders (address, item_id, offsets, at_utc, text, created_utc) VALUES (?,?,?,?,?,?)",
+            (
+                address.lower(),
+                item_id,
+                json.dumps(offsets) if offsets is not None else None,
+                to_utc_text(at) if at else None,
+                text,
+                to_utc_text(now),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def reminders_of(self, address: str) -> list[dict[str, Any]]:
+        """A member's active reminders, oldest first (offsets decoded, at_utc an aware datetime)."""
+        rows = self.db.execute(
+            "SELECT * FROM reminders WHERE address = ? AND status = 'active' ORDER BY id", (address.lower(),)
+        )
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["offsets"] = json.loads(d["offsets"]) if d["offsets"] else None
+            d["at_utc"] = from_utc_text(d["at_utc"]) if d["at_utc"] else None
+            out.append(d)
+        return out
+
+    def cancel_reminder(self, address: str, reminder_id: int) -> bool:
+        """Cancel one of `address`'s active reminders; False when there is no such active reminder of theirs."""
+        cur = self.db.execute(
+            "UPDATE reminders SET status = 'cancelled' WHERE id = ? AND address = ? AND status = 'active'",
+            (reminder_id, address.lower()),
+        )
+        return cur.rowcount == 1
+
+    def add_token(self, token: str, address: str, payload: str, *, expires: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO tokens (token, address, payload, expires_utc) VALUES (?,?,?,?)",
+            (token, address.lower(), payload, to_utc_text(expires)),
+        )
+
+    def use_token(self, token: str, address: str, *, now: datetime) -> tuple[str, str | None]:
+        """Redeem a token once: ('ok', payload) or ('unknown' | 'used' | 'expired' | 'other-sender', None)."""
+        row = self.db.execute("SELECT * FROM tokens WHERE token = ?", (token,)).fetchone()
+        if row is None:
+            return "unknown", None
+        if row["address"] != address.lower():
+            return "other-sender", None
+        if row["used_utc"]:
+            return "used", None
+        if from_utc_text(row["expires_utc"]) <= now:
+            return "expired", None
+        cur = self.db.execute(
+            "UPDATE tokens SET used_utc = ? WHERE token = ? AND used_utc IS NULL", (to_utc_text(now), token)
+        )
+        if cur.rowcount != 1:
+            return "used", None
+        return "ok", row["payload"]
+
+    def record_reply(self, address: str, *, now: datetime, kind: str = "reply") -> None:
+        """Log one answer (reply | notice | refusal) for the rate limits."""
+        self.db.execute(
+            "INSERT INTO replies (address, at_utc, kind) VALUES (?,?,?)", (address.lower(), to_utc_text(now), kind)
+        )
+
+    def reply_count(self, since: datetime, *, address: str | None = None, kind: str | None = None) -> int:
+        sql = "SELECT count(*) FROM replies WHERE at_utc > ?"
+        args: list[Any] = [to_utc_text(since)]
+        if address is not None:
+            sql += " AND address = ?"
+            args.append(address.lower())
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        return int(self.db.execute(sql, args).fetchone()[0])
+
+    def sent_message_ids(self, message_ids: Iterable[str]) -> set[str]:
+        """Which of these Message-IDs are of mail the bot queued (a reply to the bot's own answer)."""
+        ids = [m for m in message_ids if m][:50]
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {r[0] for r in self.db.execute(f"SELECT message_id FROM outbox WHERE message_id IN ({marks})", ids)}
+
+    def report(self, message_number: int) -> dict[str, Any] | None:
+        """A meeting report by its number (messages.id)."""
+        row = self.db.execute(
+            "SELECT * FROM messages WHERE id = ? AND kind = 'meeting_report' AND error IS NULL", (message_number,)
+        ).fetchone()
+        return _message_row(row) if row else None
+
+    def report_near(self, day: date, tz: ZoneInfo) -> dict[str, Any] | None:
+        """The meeting report posted on `day` (in `tz`), else the first one after it within a week."""
+        start = datetime.combine(day, time(0), tzinfo=tz)
+        row = self.db.execute(
+            "SELECT * FROM messages WHERE kind = 'meeting_report' AND error IS NULL AND date_utc >= ? AND date_utc < ?"
+            " ORDER BY date_utc LIMIT 1",
+            (to_utc_text(start), to_utc_text(start + timedelta(days=8))),
+        ).fetchone()
+        return _message_row(row) if row else None
 
     # -- schedule: reminders and digests ---------------------------------------------------------
 
