@@ -235,16 +235,21 @@ def list_digest(store: Store, *, config: Config, now: datetime, slot: datetime) 
     return build_digest(store, config=config, now=now, since=since)
 
 
-def queue_list_digest(store: Store, *, config: Config, now: datetime) -> str:
-    """The list digest for the latest cron slot at or before `now`: 'queued' | 'known' | 'empty' | 'off'."""
+def queue_list_digest(store: Store, *, config: Config, now: datetime, grace: timedelta = timedelta(hours=6)) -> str:
+    """The list digest for the latest cron slot at or before `now`, unless that is more than `grace` ago:
+    'queued' | 'known' | 'empty' | 'off' | 'missed'."""
     if not config.digest.to_list:
         return "off"
     slot = last_slot(config.digest.cron, config.tz, now)
     if slot is None:
         return "off"
     key = f"digest:list:{slot:%Y-%m-%dT%H:%MZ}"
-    if store.has_outgoing(key) or store.get_value(LAST_LIST_DIGEST + ":slot") == to_utc_text(slot):
+    if store.get_value(LAST_LIST_DIGEST + ":slot") == to_utc_text(slot) or store.has_outgoing(key):
         return "known"
+    if now - slot > grace:
+        store.set_value(LAST_LIST_DIGEST + ":slot", to_utc_text(slot))
+        log.warning("list digest for %s skipped: listbot was not running then (next one replaces it)", slot.isoformat())
+        return "missed"
     digest = list_digest(store, config=config, now=now, slot=slot)
     with store.transaction():
         store.set_value(LAST_LIST_DIGEST + ":slot", to_utc_text(slot))

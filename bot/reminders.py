@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
 import re
-from datetime import UTC, date, datetime, timedelta
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.store import Item
+from bot.config import Config
+from bot.store import Item, Store
+
+log = logging.getLogger(__name__)
 
 _OFFSET = re.compile(r"^(\d{1,4})([dhm])$")
 
@@ -109,3 +116,272 @@ def _trigger(cron: str, tz_name: str) -> Any:
     from apscheduler.triggers.cron import CronTrigger
 
     return CronTrigger.from_crontab(cron, timezone=ZoneInfo(tz_name))
+
+
+# -- what is due ----------------------------------------------------------------------------------
+
+LIST = "list"
+# A reminder more than this after its time is marked late (and carries the time it is sent, not its slot).
+LATE_AFTER = timedelta(minutes=30)
+# How far ahead of an item a reminder can be: longer offsets are not looked for.
+HORIZON = timedelta(days=33)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    key: str  # the idempotency key: one per item (and its date), offset and recipient
+    recipient: str  # an address; the list's address for list reminders
+    to_list: bool
+    item: Item | None  # None: a member's note to themself
+    offset: str  # "7d", "1h", "0d" (on the day of a timed deadline), "at" (a note)
+    fire_at: datetime  # when it is meant to go out (UTC)
+    tz: ZoneInfo  # the zone its day offsets count in and its times are shown in
+    late: bool = False
+    note: str = ""
+    reminder_id: int | None = None
+    passed_over: tuple[str, ...] = ()  # keys of earlier slots missed meanwhile (this one replaces them)
+    why: str = ""
+
+
+def reminder_key(item: Item, offset: str, recipient: str) -> str:
+    # The item's start is in the key: after an edit moves the item, its reminders are new ones.
+    return f"reminder:{item.id}:{item.start_utc:%Y%m%dT%H%MZ}:{offset}:{recipient.lower()}"
+
+
+def note_key(reminder_id: int) -> str:
+    return f"reminder:note:{reminder_id}"
+
+
+def slots(item: Item, offsets: tuple[str, ...], *, tz: ZoneInfo, at: time) -> list[tuple[str, datetime]]:
+    """(offset, UTC time) of each reminder about `item` for a reader in `tz`, earliest first.
+
+    Day offsets before a deadline, or before an all-day meeting, go out at `at` local time on the day;
+    other offsets are exact. A deadline with a time gets one more on its day ("0d"). Slots at or after
+    the moment a reminder stops being useful are dropped; so are sub-day offsets of all-day meetings."""
+    until = useful_until(item)
+    out: dict[str, datetime] = {}
+    day_based = item.type == "deadline" or item.all_day
+    for text in offsets:
+        try:
+            delta = parse_offset(text)
+        except ValueError:
+            log.warning("reminder offset %r ignored: not like 7d, 12h or 30m", text)
+            continue
+        if day_based and text.endswith("d"):
+            day = item_day(item, tz) - delta
+            fire = datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+        elif item.all_day and item.type == "meeting":
+            continue
+        else:
+            fire = until - delta
+        out[text] = fire
+    if item.type == "deadline" and not item.all_day:
+        out.setdefault("0d", datetime.combine(item_day(item, tz), at, tzinfo=tz).astimezone(UTC))
+    return sorted(((o, f) for o, f in out.items() if f < until), key=lambda p: (p[1], p[0]))
+
+
+def _deadline_time(config: Config) -> time:
+    return time.fromisoformat(config.reminders.deadline_time)
+
+
+def _defaults(item: Item, config: Config) -> tuple[str, ...]:
+    return config.reminders.deadline_offsets if item.type == "deadline" else config.reminders.meeting_offsets
+
+
+def _recipients(
+    item: Item, subscriptions: list[dict[str, Any]], members: dict[str, dict[str, Any]], config: Config
+) -> list[tuple[str, bool, tuple[str, ...], ZoneInfo]]:
+    """(recipient, to_list, offsets, zone) for one item."""
+    out: list[tuple[str, bool, tuple[str, ...], ZoneInfo]] = []
+    if config.reminders.to_list and not item.uncertain:
+        out.append((config.list.address, True, _defaults(item, config), config.tz))
+    wanted: dict[str, list[str]] = {}
+    for sub in subscriptions:
+        if sub["item_id"] is not None and sub["item_id"] != item.id:
+            continue
+        address = str(sub["address"]).lower()
+        offsets = sub["offsets"] or list(_defaults(item, config))
+        wanted.setdefault(address, [])
+        wanted[address].extend(o for o in offsets if o not in wanted[address])
+    for address, offsets in wanted.items():
+        info = members.get(address)
+        if info and info.get("stopped"):
+            continue
+        tz = zone(info.get("timezone") if info else None, config.list.timezone)
+        out.append((address, False, tuple(offsets), tz))
+    return out
+
+
+def due(
+    items: list[Item],
+    subscriptions: list[dict[str, Any]],
+    members: dict[str, dict[str, Any]],
+    dates_set: dict[int, datetime],
+    *,
+    config: Config,
+    now: datetime,
+) -> list[Reminder]:
+    """The reminders due at `now`: per item and recipient, the latest slot that has come (pure).
+
+    A slot is due when its time has come, the item is still ahead (active, before its deadline or start),
+    and the item had its current date at that time (a slot that passed before an item was announced or
+    moved is not "missed"). When several slots of one item have come for one recipient (after downtime),
+    only the latest is sent; the earlier ones are passed over. Whether one was queued already is the
+    outbox's business (its idempotency key); `late` marks a slot sent well after its time."""
+    at = _deadline_time(config)
+    late_after = max(LATE_AFTER, timedelta(seconds=2 * config.reminders.tick_seconds))
+    by_item: dict[int, list[dict[str, Any]]] = {}
+    general: list[dict[str, Any]] = []
+    for sub in subscriptions:
+        if sub["item_id"] is None:
+            general.append(sub)
+        else:
+            by_item.setdefault(sub["item_id"], []).append(sub)
+    out: list[Reminder] = []
+    for item in items:
+        if item.status != "active" or useful_until(item) <= now:
+            continue
+        known_since = dates_set.get(item.id, item.created_utc)
+        for recipient, to_list, offsets, tz in _recipients(item, by_item.get(item.id, []) + general, members, config):
+            came = [(o, f) for o, f in slots(item, offsets, tz=tz, at=at) if known_since <= f <= now]
+            if not came:
+                continue
+            offset, fire = came[-1]
+            out.append(
+                Reminder(
+                    key=reminder_key(item, offset, recipient),
+                    recipient=recipient,
+                    to_list=to_list,
+                    item=item,
+                    offset=offset,
+                    fire_at=fire,
+                    tz=tz,
+                    late=now - fire > late_after,
+                    passed_over=tuple(reminder_key(item, o, recipient) for o, _ in came[:-1]),
+                    why=_why(item, offset, to_list),
+                )
+            )
+    return out
+
+
+def due_notes(notes: list[dict[str, Any]], members: dict[str, dict[str, Any]], *, config: Config, now: datetime) -> list[Reminder]:
+    """Members' notes to themselves whose time has come (never useless: a late one is sent, marked late)."""
+    late_after = max(LATE_AFTER, timedelta(seconds=2 * config.reminders.tick_seconds))
+    out = []
+    for note in notes:
+        address = str(note["address"]).lower()
+        info = members.get(address)
+        if info and info.get("stopped"):
+            continue
+        tz = zone(info.get("timezone") if info else None, config.list.timezone)
+        out.append(
+            Reminder(
+                key=note_key(note["id"]),
+                recipient=address,
+                to_list=False,
+                item=None,
+                offset="at",
+                fire_at=note["at_utc"],
+                tz=tz,
+                late=now - note["at_utc"] > late_after,
+                note=note["text"],
+                reminder_id=note["id"],
+                why="asked for with 'remind me'",
+            )
+        )
+    return out
+
+
+def _why(item: Item, offset: str, to_list: bool) -> str:
+    what = "deadline" if item.type == "deadline" else "meeting"
+    when = "on the day" if offset == "0d" else f"{offset} before"
+    audience = "list reminder" if to_list else "asked for with 'remind me'"
+    return f"{when} {what} #{item.id}, {audience}"
+
+
+def missed(
+    items: list[Item],
+    subscriptions: list[dict[str, Any]],
+    members: dict[str, dict[str, Any]],
+    dates_set: dict[int, datetime],
+    *,
+    config: Config,
+) -> list[Reminder]:
+    """For items that are over now: each recipient's last slot (if it was never queued, it was missed)."""
+    at = _deadline_time(config)
+    out = []
+    for item in items:
+        known_since = dates_set.get(item.id, item.created_utc)
+        for recipient, to_list, offsets, tz in _recipients(item, subscriptions, members, config):
+            came = [(o, f) for o, f in slots(item, offsets, tz=tz, at=at) if known_since <= f]
+            if came:
+                offset, fire = came[-1]
+                out.append(
+                    Reminder(
+                        key=reminder_key(item, offset, recipient), recipient=recipient, to_list=to_list, item=item,
+                        offset=offset, fire_at=fire, tz=tz, why=_why(item, offset, to_list),
+                    )
+                )
+    return out
+
+
+def between(
+    items: list[Item],
+    subscriptions: list[dict[str, Any]],
+    members: dict[str, dict[str, Any]],
+    dates_set: dict[int, datetime],
+    *,
+    config: Config,
+    start: datetime,
+    end: datetime,
+) -> list[Reminder]:
+    """Every reminder scheduled in [start, end), as things stand (the preview): sorted by time."""
+    at = _deadline_time(config)
+    out = []
+    for item in items:
+        if item.status != "active":
+            continue
+        known_since = dates_set.get(item.id, item.created_utc)
+        for recipient, to_list, offsets, tz in _recipients(item, subscriptions, members, config):
+            for offset, fire in slots(item, offsets, tz=tz, at=at):
+                if start <= fire < end and fire >= known_since:
+                    out.append(
+                        Reminder(
+                            key=reminder_key(item, offset, recipient), recipient=recipient, to_list=to_list,
+                            item=item, offset=offset, fire_at=fire, tz=tz, why=_why(item, offset, to_list),
+                        )
+                    )
+    out.sort(key=lambda r: (r.fire_at, r.recipient, r.key))
+    return out
+
+
+def cli_reminders(args: argparse.Namespace, config: Config) -> int:
+    """`listbot reminders --from ISO --to ISO`: every reminder that would be sent in the window, to whom, why."""
+    start: datetime = args.start
+    end: datetime = args.end
+    if end <= start:
+        print("listbot: --to must be after --from", file=sys.stderr)
+        return 2
+    store = Store.open(config.resolve(config.store.path))
+    try:
+        items = store.reminder_candidates(start, (end - start) + HORIZON)
+        subs = store.item_subscriptions([i.id for i in items])
+        notes = store.notes_between(start, end)
+        members = store.members_info([s["address"] for s in subs] + [n["address"] for n in notes])
+        dates = store.dates_set([i.id for i in items])
+    finally:
+        store.close()
+    found = between(items, subs, members, dates, config=config, start=start, end=end)
+    found += [
+        Reminder(
+            key=note_key(n["id"]), recipient=n["address"], to_list=False, item=None, offset="at",
+            fire_at=n["at_utc"], tz=zone(None, config.list.timezone), note=n["text"], why="note asked for with 'remind me'",
+        )
+        for n in notes
+    ]
+    found.sort(key=lambda r: (r.fire_at, r.recipient, r.key))
+    print(f"Reminders from {start.astimezone(UTC):%Y-%m-%d %H:%M} to {end.astimezone(UTC):%Y-%m-%d %H:%M} UTC: {len(found)}")
+    for r in found:
+        what = f"{r.item.type} #{r.item.id} {r.item.what!r} ({when_text(r.item, r.tz)})" if r.item else repr(r.note)
+        print(f"  {r.fire_at:%Y-%m-%d %H:%M} UTC  to {r.recipient}  {what}  [{r.why}]")
+    return 0
