@@ -298,3 +298,31 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: [imap] fetch_batch: must be below 1000 (aioimaplib cannot parse more)")
     if not config.store.path:
         raise ConfigError(f"{source}: [store] path: must not be empty")
+    _check_schedule(config, source)
+
+
+def _check_schedule(config: Config, source: str) -> None:
+    """Reminder offsets ("7d", "12h", "30m"), the deadline time ("09:00") and the digest's crontab."""
+    import re
+    from datetime import time as _time
+
+    for key in ("deadline_offsets", "meeting_offsets"):
+        for offset in getattr(config.reminders, key):
+            if not re.fullmatch(r"\d{1,4}[dhm]", offset):
+                raise ConfigError(
+                    f"{source}: [reminders] {key}: {offset!r} is not an offset like \"7d\", \"12h\" or \"30m\""
+                )
+    try:
+        _time.fromisoformat(config.reminders.deadline_time)
+    except ValueError:
+        raise ConfigError(
+            f"{source}: [reminders] deadline_time: {config.reminders.deadline_time!r} is not a time like \"09:00\""
+        ) from None
+    from apscheduler.triggers.cron import CronTrigger  # the digest job's own grammar
+
+    try:
+        CronTrigger.from_crontab(config.digest.cron, timezone=ZoneInfo(config.list.timezone))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{source}: [digest] cron: {config.digest.cron!r} is not a crontab (minute hour day month weekday): {exc}"
+        ) from None
