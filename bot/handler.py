@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import commands as _commands  # noqa: F401 - registers every command
 from bot.commands.base import Context, Result, execute
-from bot.commands.parse import find_commands
+from bot.commands.parse import MAX_LEADING_NOISE, find_commands
 from bot.config import Config
 from bot.guards import over_limit, refusal_reason
 from bot.members import TOKEN_HOURS, authenticated, is_member, is_moderator, new_token, token_expiry
@@ -85,7 +85,10 @@ def _answer(store: Store, msg: Message, *, config: Config, now: datetime) -> str
     # and with no new command in it there is nothing to say (this is what ends a bot-to-bot exchange).
     referenced = re.findall(r"<[^<>\s]+>", msg.headers.get("in-reply-to", "") + " " + msg.headers.get("references", ""))
     to_us = bool(store.sent_message_ids(referenced[-20:]))
-    found = find_commands(msg.subject, msg.own_text, max_lines=config.bot.max_command_lines, read_subject=not to_us)
+    found = find_commands(
+        msg.subject, msg.own_text, max_lines=config.bot.max_command_lines, read_subject=not to_us,
+        leading_noise=0 if to_us else MAX_LEADING_NOISE,
+    )
     if not found.commands and to_us:
         return "not answered (reply to our answer without commands)"
 

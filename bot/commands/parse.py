@@ -47,12 +47,16 @@ def _is_command(words: list[str]) -> bool:
     return bool(words) and words[0].lower() in REGISTRY
 
 
-def find_commands(subject: str, text: str, *, max_lines: int, read_subject: bool = True) -> Found:
+def find_commands(
+    subject: str, text: str, *, max_lines: int, read_subject: bool = True, leading_noise: int = MAX_LEADING_NOISE
+) -> Found:
     """Commands, one a line, case-insensitive; stop at `end` or at the first non-command after a command.
 
     The Subject counts when it starts with a command (and, for a reply such as "Re: upcoming", only when
     the body has none: a reply to our answer must not run the old subject again). Work is bounded: a
-    10,000-line body costs no more than its first lines."""
+    10,000-line body costs no more than its first lines. `leading_noise` is how many non-command lines
+    may come before the first command (0 for a reply to the bot's own answer: only a command on top counts,
+    so a pasted copy of our answer, which lists command names, runs nothing)."""
     commands: list[tuple[str, tuple[str, ...]]] = []
     unprocessed: list[tuple[str, str | None]] = []
     ignored: list[str] = []
@@ -85,7 +89,7 @@ def find_commands(subject: str, text: str, *, max_lines: int, read_subject: bool
                 continue
             commands.append((line[:MAX_LINE], tuple(words)))
             continue
-        if commands or noise >= MAX_LEADING_NOISE:
+        if commands or noise >= leading_noise:
             stopped = True
             ignored.append(line[:MAX_LINE])
             continue
