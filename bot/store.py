@@ -940,6 +940,9 @@ class Store:
         self.db.execute("UPDATE members SET unsubscribe_token = ? WHERE address = ?", (token, address))
         return token
 
+    def has_unsubscribe_token(self, token: str) -> bool:
+        return self.db.execute("SELECT 1 FROM members WHERE unsubscribe_token = ?", (token,)).fetchone() is not None
+
     def unsubscribe_by_token(self, token: str, what: str) -> str | None:
         """One-click unsubscribe: 'digest' turns the personal digest off; 'all' stops all personal mail and
         cancels the member's reminders. The member's address, or None for an unknown token."""
