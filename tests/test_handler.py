@@ -31,6 +31,7 @@ class Bot:
         self.store = store
         self.config = config
         self.n = 0
+        self.other: list[EmailMessage] = []
 
     def send(
         self,
@@ -55,7 +56,10 @@ class Bot:
         msg = read_message(raw, received=now, max_body_bytes=self.config.bot.max_body_bytes)
         handle(self.store, msg, config=self.config, now=now)
         rows = self.store.db.execute("SELECT raw FROM outbox ORDER BY id").fetchall()[before:]
-        return [email.message_from_bytes(bytes(r[0]), policy=email.policy.default) for r in rows]  # type: ignore[misc]
+        mails = [email.message_from_bytes(bytes(r[0]), policy=email.policy.default) for r in rows]
+        # Replies to this mail; anything else it caused (a personal digest) is kept in `other`.
+        self.other = [m for m in mails if m["In-Reply-To"] != msg.message_id]
+        return [m for m in mails if m["In-Reply-To"] == msg.message_id]
 
     def count(self) -> int:
         return int(self.store.db.execute("SELECT count(*) FROM outbox").fetchone()[0])

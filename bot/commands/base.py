@@ -92,7 +92,7 @@ class Result:
 
 def suggest(word: str) -> str | None:
     """The command a mistyped word most likely meant ("did you mean ..."), or None."""
-    match = difflib.get_close_matches(word.lower(), list(REGISTRY), n=1, cutoff=0.6)
+    match = difflib.get_close_matches(word.lower(), list(REGISTRY), n=1, cutoff=0.75)
     return match[0] if match else None
 
 
