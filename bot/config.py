@@ -81,6 +81,9 @@ class SmtpSection:
     timeout_seconds: int = 60
     # Transient failures (4xx, connection errors) are retried for this long (hours).
     retry_hours: float = 48.0
+    # Retry backoff for a mail (and for reconnecting): first delay and cap in seconds, doubling.
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
