@@ -159,7 +159,7 @@ def _log_missed(store: Store, *, config: Config, now: datetime) -> None:
     since = from_utc_text(last)
     if since >= now:
         return
-    items = store.items_passed_between(since, now)
+    items = [i for i in store.items_passed_between(since, now) if since <= rem.useful_until(i) <= now]
     if not items:
         return
     ids = [i.id for i in items]
