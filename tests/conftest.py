@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dovecot import Dovecot, dovecot_binary  # noqa: E402
+from dovecot import Dovecot, dovecot_binary
 
 IMAP_PASSWORD_ENV = "LISTBOT_TEST_IMAP_PASSWORD"
 
