@@ -24,7 +24,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 listen = 127.0.0.1
 protocols = imap
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %Ln
@@ -48,7 +48,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -84,7 +84,7 @@ def _die_with_parent() -> None:
 class Dovecot:
     """One Dovecot master process; `stop()` and `start()` keep the port and the mail folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         binary = dovecot_binary()
         if binary is None:
             raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd)")
@@ -110,11 +110,25 @@ class Dovecot:
             (self.root / sub).mkdir()
         for sub in ("mail", "home"):
             os.chown(self.root / sub, self.uid, self.gid)
+        # With tls: STARTTLS on `port`, implicit TLS on `tls_port`, a self-signed certificate for
+        # 127.0.0.1 in `cert` (a client trusts it through SSL_CERT_FILE).
+        self.tls_port = free_port() if tls else 0
+        self.cert = self.root / "cert.pem"
+        ssl = "ssl = no"
+        if tls:
+            key = self.root / "key.pem"
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", str(key), "-out", str(self.cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1"],
+                check=True, capture_output=True,
+            )
+            ssl = f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{key}"
         self.conf = self.root / "dovecot.conf"
         self.conf.write_text(
             _CONF.format(
                 root=self.root, password=PASSWORD, uid=self.uid, gid=self.gid, port=self.port,
-                identity=identity, login_chroot=chroot, anvil_chroot=chroot,
+                identity=identity, login_chroot=chroot, anvil_chroot=chroot, ssl=ssl, tls_port=self.tls_port,
             )
         )
         self.proc: subprocess.Popen[bytes] | None = None

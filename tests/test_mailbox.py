@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import email
 import logging
+import os
 import random
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import aioimaplib
 import pytest
 from conftest import imap_section
-from dovecot import Dovecot
+from dovecot import Dovecot, dovecot_binary
 
 from bot import mailbox
 from bot.config import ImapSection, from_dict
@@ -269,3 +271,41 @@ async def test_first_connection_failure_is_one_line(
     assert expected in text and "\n" not in text
     assert "IMAP server 127.0.0.1:" in text
     assert "secret" not in text and "wrong" not in text
+
+
+@pytest.fixture
+def tls_dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
+    """A Dovecot with STARTTLS on `port` and implicit TLS on `tls_port` (self-signed, trusted via SSL_CERT_FILE)."""
+    if dovecot_binary() is None or shutil.which("openssl") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("dovecot and openssl are needed for the TLS tests")
+        pytest.skip("dovecot or openssl is not installed")
+    server = Dovecot(tls=True)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+async def test_ssl_and_starttls(tls_dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
+    # security "ssl" (implicit TLS) and "starttls" both log in and read the mailbox, with the
+    # certificate verified; an untrusted certificate is one line naming the server.
+    await append(tls_dovecot, mail(1))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_dovecot.cert))
+    for security, port in (("ssl", tls_dovecot.tls_port), ("starttls", tls_dovecot.port)):
+        imap = imap_config(tls_dovecot, security=security, port=port)
+        selected = await mailbox.check_imap(imap, "secret")
+        assert selected.exists == 1, security
+        sink = RecordingSink()
+        task, stop, _ = await start_watch(imap, sink)
+        assert sink.order == [1], security
+        await stop_watch(task, stop)
+    monkeypatch.delenv("SSL_CERT_FILE")
+    for security, port in (("ssl", tls_dovecot.tls_port), ("starttls", tls_dovecot.port)):
+        with pytest.raises(mailbox.MailboxError) as info:
+            await mailbox.check_imap(imap_config(tls_dovecot, security=security, port=port), "secret")
+        assert f"IMAP server 127.0.0.1:{port}: TLS failed" in str(info.value), str(info.value)
+    with pytest.raises(mailbox.MailboxError) as info:
+        await mailbox.check_imap(imap_config(tls_dovecot, security="ssl", port=tls_dovecot.port), "secret")
+    assert f"IMAP server 127.0.0.1:{tls_dovecot.port}" in str(info.value)
