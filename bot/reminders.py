@@ -94,8 +94,24 @@ def zone_lines(item: Item, zones: tuple[str, ...], own: ZoneInfo | None = None) 
     return out
 
 
+_SLOTS: dict[tuple[str, str], tuple[datetime, datetime | None]] = {}
+
+
 def last_slot(cron: str, tz: ZoneInfo, now: datetime) -> datetime | None:
     """The latest time at or before `now` that the crontab `cron` names in zone `tz` (None within a year)."""
+    cached = _SLOTS.get((cron, tz.key))
+    if cached is not None and cached[0] <= now and (cached[1] is None or now < cached[1]):
+        return cached[0]  # every tick asks; the answer only changes at the next slot
+    found = _last_slot(cron, tz, now)
+    if found is not None:
+        following = _trigger(cron, tz.key).get_next_fire_time(found, found + timedelta(seconds=1))
+        if len(_SLOTS) > 1000:
+            _SLOTS.clear()
+        _SLOTS[(cron, tz.key)] = (found, following.astimezone(UTC) if following else None)
+    return found
+
+
+def _last_slot(cron: str, tz: ZoneInfo, now: datetime) -> datetime | None:
     trigger = _trigger(cron, tz.key)
     for back in (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=32), timedelta(days=367)):
         found = None
