@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import email.parser
-import email.policy
 import json
 import logging
 import os
@@ -39,15 +37,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _message_id_of(raw: bytes) -> str:
-    """The Message-ID header of a raw mail, read as leniently as possible ('' when there is none)."""
-    try:
-        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[:65536])
-        return str(headers.get("Message-ID", "") or "").strip()
-    except Exception:
-        return ""
-
-
 def process_and_record(
     store: Store,
     mailbox_name: str,
@@ -71,7 +60,7 @@ def process_and_record(
         ok = True
     except Exception as exc:
         ok = False
-        message_id = _message_id_of(raw) or f"<uid-{uidvalidity}-{uid}@listbot.invalid>"
+        message_id = mailbox.message_id_of(raw) or f"<uid-{uidvalidity}-{uid}@listbot.invalid>"
         error = f"{type(exc).__name__}: {exc}"
         log.error("%s processing failed, recorded and skipped (%s): %s", message_id, source, error)
         log.debug("%s traceback", message_id, exc_info=True)
@@ -181,7 +170,11 @@ async def serve(
     mailbox_task: asyncio.Task[None] | None = None
     try:
         add_jobs(scheduler, config=config, astore=astore, wake_sender=sender.wake, now_fn=now_fn)
-        scheduler.add_listener(lambda event: write_status(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        loop = asyncio.get_running_loop()
+        # Job events can come from the executor's threads: write from the loop.
+        scheduler.add_listener(
+            lambda event: loop.call_soon_threadsafe(write_status), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+        )
         scheduler.start()
         write_status()
         sender_task = asyncio.create_task(sender.run(sender_stop), name="listbot-sender")

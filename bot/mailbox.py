@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import logging
 import random
 import re
@@ -146,6 +148,15 @@ def parse_select(lines: list[Any]) -> Selected:
         elif m := _EXISTS.match(b):
             exists = int(m.group(1))
     return Selected(uidvalidity, exists, uidnext)
+
+
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID header of a raw mail, read leniently from its header block ('' when there is none)."""
+    try:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[:65536])
+        return str(headers.get("Message-ID", "") or "").strip()
+    except Exception:
+        return ""
 
 
 def _consume(task: asyncio.Future[Any]) -> None:
@@ -489,8 +500,8 @@ async def _catch_up(
             ok = await sink.message(imap.mailbox, uidvalidity, item)
             if not ok and imap.quarantine:
                 moved = await conn.move(item.uid, imap.quarantine)
-                log.info("%s: UID %d %s quarantine folder %s", conn.server, item.uid,
-                         "moved to" if moved else "could not be moved to", imap.quarantine)
+                log.info("%s %s quarantine folder %s (%s UID %d)", message_id_of(item.raw) or "<no Message-ID>",
+                         "moved to" if moved else "could not be moved to", imap.quarantine, conn.server, item.uid)
             elif ok and imap.mark_seen:
                 await conn.mark_seen(item.uid)
             last = item.uid
