@@ -222,6 +222,18 @@ async def _finish(task: asyncio.Task[None] | None, seconds: float) -> None:
         log.debug("%s ended with %r", task.get_name(), task.exception())
 
 
+def _embedded(config: Config) -> tuple[Any, Any]:
+    """(banner, start_embedded) of bot.embedded; a ConfigError naming the key when it is not there."""
+    try:
+        from bot.embedded import banner, start_embedded
+    except ImportError:
+        raise ConfigError(
+            f"{config.source or '<defaults>'}: [embedded] enabled: the embedded servers are not available in this version;"
+            " set enabled = false and configure [imap] and [smtp]"
+        ) from None
+    return banner, start_embedded
+
+
 def _load_rules() -> Any:
     from bot.rules import RuleError, load_rules
 
@@ -247,8 +259,7 @@ async def _run(config: Config) -> int:
     stop_embedded: Callable[[], Awaitable[None]] | None = None
     try:
         if config.embedded.enabled:
-            from bot.embedded import banner, start_embedded
-
+            banner, start_embedded = _embedded(config)
             config, stop_embedded = await start_embedded(config)
             print(banner(config), flush=True)
         await serve(config, stop=stop)
@@ -276,8 +287,7 @@ async def _check_servers(config: Config) -> int:
     stop_embedded: Callable[[], Awaitable[None]] | None = None
     try:
         if config.embedded.enabled:
-            from bot.embedded import start_embedded
-
+            _, start_embedded = _embedded(config)
             config, stop_embedded = await start_embedded(config)
             print("embedded servers started: trying them")
         try:
