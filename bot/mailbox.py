@@ -197,7 +197,14 @@ class Connection:
             raise
         lost.cancel()
         if task in done:
-            return task.result()
+            try:
+                return task.result()
+            except (MailboxError, Stopped):
+                raise
+            except OSError as exc:
+                raise MailboxError(f"{self.server}: {_describe(exc)}") from None
+            except (aioimaplib.AioImapException, TimeoutError) as exc:
+                raise MailboxError(f"{self.server}: {what} failed: {exc or type(exc).__name__}") from None
         task.cancel()
         task.add_done_callback(_consume)
         if lost in done:
@@ -219,10 +226,8 @@ class Connection:
             await self._guard(self.client.wait_hello_from_server(), "the greeting")
         except MailboxError:
             raise
-        except ssl.SSLError as exc:
-            raise MailboxError(f"{self.server}: TLS failed: {exc.reason or exc}") from None
         except OSError as exc:
-            raise MailboxError(f"{self.server}: cannot connect: {exc.strerror or exc}") from None
+            raise MailboxError(f"{self.server}: {_describe(exc)}") from None
         except (TimeoutError, aioimaplib.AioImapException) as exc:
             raise MailboxError(f"{self.server}: no greeting: {exc or type(exc).__name__}") from None
         if imap.security == "starttls":
@@ -254,8 +259,8 @@ class Connection:
             transport = await self._guard(
                 loop.start_tls(protocol.transport, protocol, context, server_hostname=self.imap.host), "TLS handshake"
             )
-        except ssl.SSLError as exc:
-            raise MailboxError(f"{self.server}: TLS failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            raise MailboxError(f"{self.server}: {_describe(exc)}") from None
         protocol.transport = transport
         await self._guard(protocol.capability(), "CAPABILITY")
 
@@ -374,6 +379,14 @@ class Connection:
                     cmd.close(b"", "NO")
 
 
+def _describe(exc: OSError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS failed: certificate not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
+    return f"cannot connect: {exc.strerror or exc}"
+
+
 def _quote(name: str) -> str:
     if re.fullmatch(r"[A-Za-z0-9._/-]+", name):
         return name
@@ -434,14 +447,18 @@ async def watch(
                     log.debug("%s: pushed %r", conn.server, push[:5])
         except Stopped:
             break
-        except MailboxError as exc:
+        except Exception as exc:
             if fail_fast and not connected_once:
                 raise
             if isinstance(exc, AuthError):
                 attempt = max(attempt, 30)  # the password will not fix itself soon: retry slowly
             delay = backoff_delay(attempt, imap.backoff_seconds, imap.backoff_max_seconds, rand)
             attempt += 1
-            log.warning("%s; reconnecting in %.1f s", exc, delay)
+            if isinstance(exc, MailboxError):
+                log.warning("%s; reconnecting in %.1f s", exc, delay)
+            else:  # not the server's fault (the store, a bug): say so, keep the daemon alive
+                log.error("mailbox loop failed: %s: %s; starting again in %.1f s", type(exc).__name__, exc, delay)
+                log.debug("mailbox loop traceback", exc_info=True)
             try:
                 await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
