@@ -669,6 +669,24 @@ class Store:
         rows = self.db.execute("SELECT * FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT ?", (limit,))
         return [_outmail(r) for r in rows]
 
+    def note_mail_error(self, mail_id: int, error: str) -> None:
+        """Record why a mail is still waiting (the server cannot be reached) without counting an attempt."""
+        self.db.execute("UPDATE outbox SET last_error = ? WHERE id = ? AND status = 'queued'", (error, mail_id))
+
+    def fail_expired_mail(self, now: datetime, error: str) -> list[OutMail]:
+        """Queued mail whose give-up time has passed is marked failed with `error`; the mails so marked."""
+        with self.transaction():
+            rows = [
+                _outmail(r)
+                for r in self.db.execute(
+                    "SELECT * FROM outbox WHERE status = 'queued' AND give_up_utc <= ? ORDER BY id", (to_utc_text(now),)
+                )
+            ]
+            self.db.executemany(
+                "UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?", [(error, m.id) for m in rows]
+            )
+        return rows
+
     # -- key/value (last digest time and the like) ------------------------------------------------
 
     def get_value(self, key: str) -> str | None:
