@@ -146,7 +146,7 @@ def item_arg(ctx: Context, value: str) -> Item:
 def clip(text: str, n: int = 60) -> str:
     """Member text shown back in a reply: one line, bounded."""
     one = " ".join(text.split())
-    return one if len(one) <= n else one[: n - 1] + "…"
+    return one if len(one) <= n else one[: n - 3] + "..."
 
 
 class Show:
@@ -162,7 +162,8 @@ class Show:
             return f"{utc:%a %d %b %Y %H:%M} UTC"
         same_day = local.date() == utc.date()
         utc_text = f"{utc:%H:%M}" if same_day else f"{utc:%a %d %b %H:%M}"
-        return f"{local:%a %d %b %Y %H:%M} {local.tzname()} ({self.tz.key}) = {utc_text} UTC"
+        # The zone's name is said once per reply (see the templates); lines stay under 78 characters.
+        return f"{local:%a %d %b %Y %H:%M} {local.tzname()} = {utc_text} UTC"
 
     def day(self, value: str | date) -> str:
         d = value if isinstance(value, date) else date.fromisoformat(value[:10])
@@ -173,7 +174,7 @@ class Show:
         if item.all_day:
             text = self.day(item.start)
             if item.end and item.end[:10] != item.start[:10]:
-                text += " – " + self.day(item.end)
+                text += " to " + self.day(item.end)
             return text + " (all day)"
         text = self.at(item.start_utc)
         if item.end_utc > item.start_utc:

@@ -22,7 +22,7 @@ def listing(ctx: Context, days: int, type: str | None) -> Reply:
     more = 0
     if len(items) > LIST_CAP:
         items = items[:LIST_CAP]
-        more = len(ctx.store.upcoming(ctx.now, days, type=type, limit=100_000)) - LIST_CAP
+        more = ctx.store.upcoming_count(ctx.now, days, type=type) - LIST_CAP
     return Reply("commands/upcoming.txt", {"items": items, "days": days, "type": type, "more": more})
 
 
