@@ -44,8 +44,9 @@ def render(name: str, context: dict[str, Any], *, override: str | None = None) -
     """(subject, body) of template `name`; the subject is `{% set subject = ... %}` in the same file."""
     env = html_environment(override) if name.endswith(".html") else environment(override)
     template = env.get_template(name)
-    body = template.render(context)
+    # One rendering gives both: the module's text is the body, its exported `subject` the subject.
     module = template.make_module(context)
+    body = str(module)
     subject = str(getattr(module, "subject", "") or "")
     return _one_line(subject), body
 
