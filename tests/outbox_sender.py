@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import load_config  # noqa: E402
-from bot.smtp import Sender  # noqa: E402
-from bot.store import AsyncStore, Store  # noqa: E402
+from bot.config import load_config
+from bot.smtp import Sender
+from bot.store import AsyncStore, Store
 
 
 async def main(config_path: str) -> int:

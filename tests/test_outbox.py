@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from smtpd import PASSWORD, USER, Receiver, start_receiver
 from typing import Any
 
 import pytest
-from smtpd import PASSWORD, USER, Receiver, start_receiver
 
 from bot.config import Config, ConfigError, from_dict
 from bot.outbox import queue_mail
