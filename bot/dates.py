@@ -1,0 +1,467 @@
+"""The date, time and zone grammar: vocabulary from rules/lang/*.toml compiled once into linear-time regexes."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+# Named zones: (offset in minutes, IANA zone whose season the name implies, the name means summer time).
+# A name used in the wrong season ("EST" in July) is read as the local time of that zone and flagged.
+ZONES: dict[str, tuple[int, str | None, bool | None]] = {
+    "UTC": (0, None, None), "GMT": (0, None, None), "UT": (0, None, None), "Z": (0, None, None),
+    "AoE": (-720, None, None), "AOE": (-720, None, None),
+    "CET": (60, "Europe/Paris", False), "CEST": (120, "Europe/Paris", True),
+    "WET": (0, "Europe/Lisbon", False), "WEST": (60, "Europe/Lisbon", True),
+    "EET": (120, "Europe/Athens", False), "EEST": (180, "Europe/Athens", True),
+    "BST": (60, "Europe/London", True),
+    "EST": (-300, "America/New_York", False), "EDT": (-240, "America/New_York", True),
+    "CST": (-360, "America/Chicago", False), "CDT": (-300, "America/Chicago", True),
+    "MST": (-420, "America/Denver", False), "MDT": (-360, "America/Denver", True),
+    "PST": (-480, "America/Los_Angeles", False), "PDT": (-420, "America/Los_Angeles", True),
+    "ET": (0, "America/New_York", None), "CT": (0, "America/Chicago", None),
+    "MT": (0, "America/Denver", None), "PT": (0, "America/Los_Angeles", None),
+    "Eastern Time": (0, "America/New_York", None), "Pacific Time": (0, "America/Los_Angeles", None),
+    "Central Time": (0, "America/Chicago", None), "Mountain Time": (0, "America/Denver", None),
+    "Central European Time": (60, "Europe/Paris", False), "Central European Summer Time": (120, "Europe/Paris", True),
+    "AEST": (600, "Australia/Sydney", False), "AEDT": (660, "Australia/Sydney", True),
+    "NZST": (720, "Pacific/Auckland", False), "NZDT": (780, "Pacific/Auckland", True),
+    "JST": (540, None, None), "KST": (540, None, None), "SGT": (480, None, None), "HKT": (480, None, None),
+    "IST": (330, None, None),
+}
+_DASH = r"(?:-|–|—|‐)"
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """Everything the extractor matches, compiled from the vocabulary of every language file."""
+
+    months: dict[str, int]
+    weekdays: dict[str, int]
+    fuzzy: dict[str, int]
+    capitalised_only: frozenset[str]
+    iso: re.Pattern[str]
+    dmy: re.Pattern[str]
+    mdy: re.Pattern[str]
+    fuzzy_re: re.Pattern[str]
+    relative: re.Pattern[str]
+    today_words: frozenset[str]
+    tomorrow_words: frozenset[str]
+    prefilter: re.Pattern[str]
+    range_join: re.Pattern[str]
+    two_dates: re.Pattern[str]
+    time_re: re.Pattern[str]
+    time_join: re.Pattern[str]
+    zone_re: re.Pattern[str]
+    cues: dict[str, re.Pattern[str]]  # deadline, meeting, cancel, extension, history, hedge, decision, next_step, ...
+    deadline_prep: re.Pattern[str]  # anchored at the end of the text before a date
+    not_deadline_prep: re.Pattern[str]
+    moved_prep: re.Pattern[str]
+    credential: re.Pattern[str]
+    action: re.Pattern[str]
+
+
+def _alt(words: Any) -> str:
+    parts = sorted({w.strip().lower() for w in words if w.strip()}, key=len, reverse=True)
+    return "(?:" + "|".join(r"\s+".join(re.escape(p) for p in w.split()) for w in parts) + ")" if parts else "(?!x)x"
+
+
+def _phrases(words: Any) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + _alt(words) + r"(?!\w)", re.IGNORECASE)
+
+
+def build_grammar(vocab: dict[str, Any]) -> Grammar:
+    """Compile the merged vocabulary (see rules/lang/en.toml for the keys) into a Grammar."""
+    w: dict[str, list[str]] = vocab["words"]
+    months, weekdays, fuzzy = vocab["months"], vocab["weekdays"], vocab["fuzzy"]
+    month = r"(?P<m>" + _alt(months) + r")\.?(?!\w)"
+    month2 = month.replace("?P<m>", "?P<m2>")
+    wd = r"(?P<wd>" + _alt(weekdays) + r")\.?,?"
+    suf = r"(?:" + _alt(w["ordinal_suffixes"]) + r")?" if w["ordinal_suffixes"] else ""
+    conn = _alt(w["date_connectors"])
+    rng = r"(?:\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2}" + _alt(w["range_words"]) + r"\s{1,2}|\s{0,2}&\s{0,2})"
+    day = r"(?P<d>[0-3]?\d)" + suf + r"(?![\d:])"
+    day2 = r"(?P<d2>[0-3]?\d)" + suf + r"(?![\d:])"
+    year = r"(?:,?\s{0,2}(?:" + conn + r"\s{1,2})?(?P<y>(?:19|20)\d\d)(?![\d:]))?"
+    dmy = (
+        r"(?<![\w/:.])(?:" + wd + r"\s{1,3}(?:the\s{1,2})?)?" + day
+        + r"(?:" + rng + r"(?:" + wd.replace("?P<wd>", "?P<wd2>") + r"\s{1,3})?" + day2 + r")?"
+        + r"(?:\s{1,2}" + conn + r"\s{1,2}|\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2})" + month + year
+    )
+    mdy = (
+        r"(?<![\w/:.])(?:" + wd + r"\s{1,3})?" + month + r"\s{0,2}" + day
+        + r"(?:" + rng + r"(?P<d2>[0-3]?\d)" + suf + r"(?![\d:]))?" + year
+    )
+    iso = r"(?<![\w/.:-])(?P<y>(?:19|20)\d\d)-(?P<m>0?[1-9]|1[0-2])-(?P<d>0?[1-9]|[12]\d|3[01])(?![\w/:-])"
+    fuzzy_re = (
+        r"(?<!\w)(?P<f>" + _alt(fuzzy) + r")(?:\s{1,2}|\s?" + _DASH + r"\s?)(?:" + conn + r"\s{1,2})?" + month + year
+    )
+    relative = (
+        r"(?<!\w)(?:(?P<rel>" + _alt(w["today"] + w["tomorrow"]) + r")|(?:" + _alt(w["this_weekday"])
+        + r")\s{1,2}" + wd + r")(?!\w)"
+    )
+    prefilter = r"\d|(?<!\w)(?:" + _alt(list(months) + list(weekdays) + w["today"] + w["tomorrow"]) + r")(?!\w)"
+    range_join = r"^(?:\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2}" + _alt(w["range_words"]) + r"\s{1,2})$"
+    hour = r"(?:[01]?\d|2[0-3])"
+    time_re = (
+        r"(?<![\w:.,/])(?:(?P<h>" + hour + r")(?:(?P<sep>[:h.])(?P<mi>[0-5]\d))?(?:\s?(?P<ap>[ap])\.?\s?m\.?(?!\w))?"
+        r"|(?P<hh>[01]\d|2[0-3])(?P<mm>[0-5]\d)(?=\s?(?:UTC|GMT|Z)\b)|(?P<word>noon|midnight|midday))(?![\d:])"
+    )
+    time_join = r"\s{0,2}(?:" + _DASH + r"|to|until|till|and|à|a|bis)\s{0,2}"
+    names = sorted(ZONES, key=len, reverse=True)
+    zone_re = (
+        r"(?<![\w+\-])(?:(?P<base>UTC|GMT|UT)\s?(?P<sign>[+\-−–])\s?(?P<oh>1[0-4]|0?\d)(?::?(?P<om>[0-5]\d))?"
+        r"|(?P<name>" + "|".join(re.escape(n) for n in names) + r"))(?![\w])"
+    )
+    cues = {
+        key: _phrases(w[key])
+        for key in (
+            "deadline_cues", "meeting_cues", "cancel_cues", "extension_cues", "history_cues", "hedges",
+            "decision_cues", "next_step_cues",
+        )
+    }
+    # "call for papers", "called to order": not a call.
+    not_after = _alt(w["not_meeting_after"])
+    cues["meeting_cues"] = re.compile(
+        r"(?<!\w)" + _alt(w["meeting_cues"]) + r"(?!\w)(?!\s{1,2}" + not_after + r"(?!\w))", re.IGNORECASE
+    )
+    words_between = r"(?:\s{1,2}[\w:'’.]{1,15}){0,4}"
+    return Grammar(
+        months={k.lower(): v for k, v in months.items()},
+        weekdays={k.lower(): v for k, v in weekdays.items()},
+        fuzzy={k.lower(): v for k, v in fuzzy.items()},
+        capitalised_only=frozenset(w["capitalised_only"]),
+        iso=re.compile(iso),
+        dmy=re.compile(dmy, re.IGNORECASE),
+        mdy=re.compile(mdy, re.IGNORECASE),
+        fuzzy_re=re.compile(fuzzy_re, re.IGNORECASE),
+        relative=re.compile(relative, re.IGNORECASE),
+        today_words=frozenset(w["today"]),
+        tomorrow_words=frozenset(w["tomorrow"]),
+        prefilter=re.compile(prefilter, re.IGNORECASE),
+        range_join=re.compile(range_join, re.IGNORECASE),
+        two_dates=re.compile(r"^\s{1,3}$"),
+        time_re=re.compile(time_re, re.IGNORECASE),
+        time_join=re.compile(time_join, re.IGNORECASE),
+        zone_re=re.compile(zone_re),
+        cues=cues,
+        deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + words_between + r"\s{0,2}$", re.IGNORECASE),
+        not_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["not_deadline_preps"]) + r"(?:\s{1,2}the)?\s{0,2}$", re.IGNORECASE),
+        moved_prep=re.compile(r"(?<!\w)" + _alt(w["extension_cues"]) + r"(?:\s{1,2}\w{1,10}){0,2}\s{0,2}$", re.IGNORECASE),
+        credential=re.compile(r"(?<!\w)(" + _alt(w["credential_words"]) + r")(\s{0,3}(?:is|:|=|-)?\s{0,3})([^\s,;)\]]+)", re.IGNORECASE),
+        action=re.compile(
+            r"(?:@(?P<at>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){0,3})"
+            r"|(?P<name>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){1,3}))"
+            r"\s{1,2}(?:(?:will|to|shall|should)\s{1,2})(?:" + _alt(w["action_verbs"]) + r")(?!\w)"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class RawDate:
+    """A date expression as written, before the year is inferred."""
+
+    start: int
+    end: int
+    text: str
+    form: str  # date | fuzzy | relative
+    year: int | None
+    month: int
+    day: int  # for fuzzy: the vocabulary value (15, 5, -1, or 0 = not pinned)
+    weekday: int | None = None
+    month2: int | None = None  # range end
+    day2: int | None = None
+    year2: int | None = None
+    joined_by: str = ""  # the word joining a range ("until", "-")
+    rel_days: int | None = None  # today = 0, tomorrow = 1
+    conflict: str | None = None  # two dates written for one thing
+
+
+def find_dates(text: str, g: Grammar) -> list[RawDate]:
+    """Every date expression in `text` (non-overlapping, in order), with cross-month ranges joined."""
+    found: list[RawDate] = []
+    for m in g.iso.finditer(text):
+        found.append(RawDate(m.start(), m.end(), m.group(0), "date", int(m["y"]), int(m["m"]), int(m["d"])))
+    for pattern in (g.dmy, g.mdy):
+        for m in pattern.finditer(text):
+            raw_month = m["m"]
+            if raw_month.lower() in g.capitalised_only and not raw_month[0].isupper():
+                continue
+            d = int(m["d"])
+            d2 = int(m["d2"]) if m["d2"] else None
+            if not 1 <= d <= 31 or (d2 is not None and not d < d2 <= 31):
+                continue
+            found.append(
+                RawDate(
+                    m.start(), m.end(), m.group(0), "date", int(m["y"]) if m["y"] else None,
+                    g.months[_norm(raw_month)], d, _weekday(g, m["wd"]), day2=d2,
+                    month2=g.months[_norm(raw_month)] if d2 else None, joined_by="-" if d2 else "",
+                )
+            )
+    for m in g.fuzzy_re.finditer(text):
+        raw_month = m["m"]
+        if raw_month.lower() in g.capitalised_only and not raw_month[0].isupper():
+            continue
+        found.append(
+            RawDate(m.start(), m.end(), m.group(0), "fuzzy", int(m["y"]) if m["y"] else None,
+                    g.months[_norm(raw_month)], g.fuzzy[_norm(m["f"])])
+        )
+    for m in g.relative.finditer(text):
+        if m["rel"]:
+            word = _norm(m["rel"])
+            rel = 0 if word in g.today_words else 1
+            found.append(RawDate(m.start(), m.end(), m.group(0), "relative", None, 0, 0, rel_days=rel))
+        else:
+            found.append(RawDate(m.start(), m.end(), m.group(0), "relative", None, 0, 0, _weekday(g, m["wd"])))
+    # Longest first at each place, then drop anything overlapping an earlier pick.
+    found.sort(key=lambda r: (r.start, -(r.end - r.start)))
+    picked: list[RawDate] = []
+    for r in found:
+        if picked and r.start < picked[-1].end:
+            continue
+        picked.append(r)
+    return _join(text, picked, g)
+
+
+def _join(text: str, dates: list[RawDate], g: Grammar) -> list[RawDate]:
+    """'30 September - 2 October' is one range; 'July 24, 2023 July 31, 2023' is one date written twice."""
+    out: list[RawDate] = []
+    i = 0
+    while i < len(dates):
+        a = dates[i]
+        b = dates[i + 1] if i + 1 < len(dates) else None
+        if b is not None and a.form == b.form and a.day2 is None and b.day2 is None and a.form != "relative":
+            between = text[a.end : b.start]
+            jm = g.range_join.match(between)
+            if jm and (between.strip().lower() not in ("and", "y", "et") or _before_is_between(text, a.start)):
+                out.append(
+                    RawDate(a.start, b.end, text[a.start : b.end], a.form, a.year or b.year, a.month, a.day, a.weekday,
+                            b.month, b.day, b.year, between.strip().lower() or "-")
+                )
+                i += 2
+                continue
+            if a.form == "date" and g.two_dates.match(between) and a.year and b.year:
+                later = b if (b.year, b.month, b.day) >= (a.year, a.month, a.day) else a
+                why = f"two dates for one item: '{a.text.strip()}' and '{b.text.strip()}'; taking the later"
+                out.append(
+                    RawDate(a.start, b.end, text[a.start : b.end], "date", later.year, later.month, later.day,
+                            later.weekday, conflict=why)
+                )
+                i += 2
+                continue
+        out.append(a)
+        i += 1
+    return out
+
+
+def _before_is_between(text: str, pos: int) -> bool:
+    return bool(re.search(r"(?i)(?:between|entre|from|du)\s{1,2}(?:the\s)?$", text[max(0, pos - 12) : pos]))
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"\s+", " ", word.strip().rstrip(".,").lower())
+
+
+def _weekday(g: Grammar, word: str | None) -> int | None:
+    return g.weekdays.get(_norm(word)) if word else None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A date expression pinned to calendar days."""
+
+    first: date
+    last: date | None
+    approx: bool
+    past_year: bool  # the year was inferred as the past one
+    conflict: str | None
+
+
+def _safe(y: int, m: int, d: int) -> date | None:
+    if d == -1:
+        d = calendar.monthrange(y, m)[1]
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def _infer_year(m: int, d: int, ref: date, lean_past: bool) -> int | None:
+    """The next such day on or after the reference, unless the same day in the recent past is far more plausible."""
+    this = _safe(ref.year, m, d)
+    if this is None:
+        this = _safe(ref.year + 1, m, d)
+        if this is None:
+            return None
+    if this >= ref:
+        future, past = this, _safe(ref.year - 1, m, d)
+    else:
+        future, past = _safe(ref.year + 1, m, d), this
+    if future is None:
+        return past.year if past else None
+    if past is None:
+        return future.year
+    f, p = (future - ref).days, (ref - past).days
+    # A day a few days back is history ("by the Sept 20 deadline" written on 25 September), and so is a day
+    # a few months back rather than most of a year ahead; past tense around the date tips it further.
+    if p <= 7 or p * 2 < f or (lean_past and p < f):
+        return past.year
+    return future.year
+
+
+def resolve(r: RawDate, ref: date, *, lean_past: bool = False) -> Resolved | None:
+    """Pin the expression to days; None when it names no calendar day (a fuzzy 'late August', an impossible date)."""
+    if r.form == "relative":
+        if r.rel_days is not None:
+            return Resolved(ref + timedelta(days=r.rel_days), None, False, False, None)
+        if r.weekday is None:
+            return None
+        return Resolved(ref + timedelta(days=(r.weekday - ref.weekday()) % 7), None, False, False, None)
+    if r.form == "fuzzy" and r.day == 0:
+        return None
+    year = r.year or _infer_year(r.month, 28 if r.day == -1 else r.day, ref, lean_past)
+    if year is None:
+        return None
+    first = _safe(year, r.month, r.day)
+    if first is None:
+        return None
+    if r.year is None and r.weekday is not None and first.weekday() != r.weekday:
+        # The written weekday picks between this year's and the neighbouring year's day, when one fits.
+        for other in (year + 1, year - 1):
+            alt = _safe(other, r.month, r.day)
+            if alt is not None and alt.weekday() == r.weekday and -92 <= (alt - ref).days <= 366:
+                year, first = other, alt
+                break
+    conflict = r.conflict
+    if r.weekday is not None and first.weekday() != r.weekday:
+        wanted = r.weekday
+        shift = (wanted - first.weekday() + 3) % 7 - 3  # nearest day with the written weekday, -3..+3
+        written = first
+        first = first + timedelta(days=shift)
+        conflict = (
+            f"the text says {calendar.day_name[wanted]} but {written.isoformat()} is a "
+            f"{calendar.day_name[written.weekday()]}; taking {calendar.day_name[wanted]} {first.isoformat()}"
+        )
+    last = None
+    if r.day2 is not None and r.month2 is not None:
+        y2 = r.year2 or year
+        if (r.month2, r.day2) < (r.month, r.day) and not r.year2:
+            y2 = year + 1
+        last = _safe(y2, r.month2, r.day2)
+        if last is None or last < first:
+            return None
+    return Resolved(first, last, r.form == "fuzzy", r.year is None and first < ref, conflict)
+
+
+@dataclass(frozen=True)
+class TimeSpan:
+    start: int
+    end: int
+    h1: int
+    m1: int
+    h2: int | None
+    m2: int | None
+
+
+def _clock(m: re.Match[str]) -> tuple[int, int, str | None, bool] | None:
+    """(hour, minute, am/pm, explicit) of one time token; explicit: it is a time on its own (not a bare number)."""
+    if m["word"]:
+        word = m["word"].lower()
+        return (0, 0, None, True) if word == "midnight" else (12, 0, None, True)
+    if m["hh"]:
+        return int(m["hh"]), int(m["mm"]), None, True
+    h = int(m["h"])
+    mi = int(m["mi"]) if m["mi"] else 0
+    ap = m["ap"].lower() if m["ap"] else None
+    explicit = bool(m["ap"]) or m["sep"] in (":", "h")
+    if m["sep"] == "." and not ap:
+        explicit = False
+    if ap and not 1 <= h <= 12:
+        return None
+    return h, mi, ap, explicit
+
+
+def _to24(h: int, ap: str | None) -> int:
+    if ap == "p" and h < 12:
+        return h + 12
+    if ap == "a" and h == 12:
+        return 0
+    return h
+
+
+def find_times(text: str, g: Grammar, lo: int, hi: int) -> list[TimeSpan]:
+    """Clock times and time ranges ('15:00', '3-6pm', 'from 12:50 to 14:20', '2000UTC') in text[lo:hi]."""
+    out: list[TimeSpan] = []
+    pos = lo
+    while pos < hi:
+        m = g.time_re.search(text, pos, hi)
+        if not m:
+            break
+        c1 = _clock(m)
+        pos = m.end()
+        if c1 is None:
+            continue
+        j = g.time_join.match(text, m.end(), hi)
+        m2 = g.time_re.match(text, j.end(), hi) if j else None
+        c2 = _clock(m2) if m2 else None
+        if m2 is not None and c2 is not None and c2[3]:
+            h1, mi1, ap1, _ = c1
+            h2, mi2, ap2, _ = c2
+            if ap1 is None and ap2 is not None and h1 <= 12:
+                h1_24 = _to24(h1, ap2)
+                if h1_24 * 60 + mi1 > _to24(h2, ap2) * 60 + mi2:
+                    h1_24 = _to24(h1, "a" if ap2 == "p" else "p")
+            else:
+                h1_24 = _to24(h1, ap1)
+            if c1[3] or ap2 is not None:
+                out.append(TimeSpan(m.start(), m2.end(), h1_24, mi1, _to24(h2, ap2), mi2))
+                pos = m2.end()
+                continue
+        if c1[3]:
+            out.append(TimeSpan(m.start(), m.end(), _to24(c1[0], c1[2]), c1[1], None, None))
+    return out
+
+
+def find_zone(text: str, g: Grammar, pos: int, limit: int = 45) -> tuple[str, re.Match[str]] | None:
+    """The first zone written within `limit` characters after pos (no other clock time in between)."""
+    window = text[pos : pos + limit]
+    m = g.zone_re.search(window)
+    if not m:
+        return None
+    if g.time_re.search(window, 0, m.start()) and re.search(r"\d[:h]\d\d", window[: m.start()]):
+        return None
+    if m["name"] == "Z" and m.start() != 0:
+        return None
+    return window[m.start() : m.end()], m
+
+
+def zone_offset(m: re.Match[str], day: date, h: int, mi: int) -> tuple[timezone, str | None]:
+    """The UTC offset a zone means on that day, and why it contradicts the season if it does."""
+    if m["base"]:
+        sign = -1 if m["sign"] in "-−–" else 1
+        minutes = int(m["oh"]) * 60 + int(m["om"] or 0)
+        return timezone(timedelta(minutes=sign * minutes)), None
+    name = m["name"]
+    fixed, iana, summer = ZONES[name]
+    if iana is None:
+        return timezone(timedelta(minutes=fixed)), None
+    local = datetime.combine(day, time(h % 24, mi), tzinfo=ZoneInfo(iana))
+    offset = local.utcoffset() or timedelta(0)
+    is_summer = bool(local.dst())
+    if summer is None or summer == is_summer:
+        return timezone(offset), None
+    season = "summer" if is_summer else "winter"
+    return timezone(offset), (
+        f"{name} is {'summer' if summer else 'winter'} time, but {iana} is on {season} time on {day.isoformat()}; "
+        f"read as local time (UTC{_fmt(offset)})"
+    )
+
+
+def _fmt(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"

@@ -1,0 +1,713 @@
+"""Reading deadlines, meetings, action items, links and a report summary out of a list post."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from bot.dates import Grammar, RawDate, Resolved, TimeSpan, find_dates, find_times, find_zone, resolve, zone_offset
+from bot.message import Message
+from bot.rules import RuleSet, classify, rule_hits
+
+log = logging.getLogger(__name__)
+
+# Bounds that keep analyze() linear and fast on hostile or huge posts: what lies beyond is not read.
+MAX_TEXT = 200_000
+MAX_LINE = 5_000
+MAX_UNITS = 4_000
+MAX_SENTENCES = 60  # per unit
+MAX_DATES = 40  # per unit
+CUE_REACH = 150  # a cue further than this from a date does not decide what the date is
+WHAT_LEN = 140
+TEXT_LEN = 300
+
+
+@dataclass(frozen=True)
+class Deadline:
+    due: str
+    what: str
+    who: str | None
+    approx: bool
+    conflict: str | None
+    past: bool
+    text: str
+    extended: bool = False  # the text says the deadline was extended/postponed/moved to this date
+
+
+@dataclass(frozen=True)
+class Meeting:
+    start: str
+    end: str | None
+    what: str
+    where: str | None
+    approx: bool
+    conflict: str | None
+    past: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    who: str | None
+    what: str
+    due: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    title: str
+    date: str
+    sections: tuple[tuple[str, str], ...]  # (heading, one-line gist)
+    decisions: tuple[str, ...]
+    next_steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Extraction:
+    kind: str
+    rules: tuple[str, ...]
+    deadlines: tuple[Deadline, ...]
+    meetings: tuple[Meeting, ...]
+    action_items: tuple[ActionItem, ...]
+    links: tuple[Link, ...]
+    summary: Summary | None
+    explain: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Text into units: wrapped lines joined, bullets, table rows and "Key: value" records kept apart.
+
+_URL = re.compile(r"https?://[^\s<>()\[\]\"'`]{1,2000}|www\.[^\s<>()\[\]\"'`]{1,2000}", re.IGNORECASE)
+_MD_LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\(([^()\s]{0,2000})\)")
+_TAG = re.compile(r"<[^<>\n]{0,200}>")
+_EMPH = re.compile(r"\*{1,3}|(?<!\w)_{1,3}|_{1,3}(?!\w)|`")
+_WS = re.compile(r"\s+")
+_BULLET = re.compile(r"^(?:[-*•·–▪◦+>]|\d{1,2}[.)]|[a-zA-Z][.)]|\(\w{1,3}\))\s+")
+_HEADING = re.compile(r"^(?:#{1,6}\s*\S|(?:item|section|agenda item|annex)\s+[\w.]{1,6}\b)", re.IGNORECASE)
+_KV = re.compile(r"^[A-Z][\w ./'-]{0,30}:\s+\S")
+_HEADER_LINE = re.compile(
+    r"^\*?(?:from|sent|date|to|cc|bcc|subject|de|envoyé|objet|enviado|asunto|para|von|gesendet|an|betreff)\*?\s?:",
+    re.IGNORECASE,
+)
+_WROTE = re.compile(r"(?:wrote|a écrit|escribió|schrieb)\s?:\s*$", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“#¿¡(])|(?<=[.!?][)\"”])\s+|\s+\|\s+")
+_CLAUSE = re.compile(r";|\s(?:but|however|instead|pero|mais)\s", re.IGNORECASE)
+_SUBJECT_TAGS = re.compile(r"^(?:\s*(?:\[[^\]]{0,60}\]|(?:re|fwd?|aw|tr|sv)\s*:))+\s*", re.IGNORECASE)
+_LINK_PARAM = re.compile(r"([?&](?:pwd|password|passcode|pin|pass)=)[^&#\s]+", re.IGNORECASE)
+
+
+@dataclass
+class _Unit:
+    text: str  # cleaned and on one line
+    section: int
+    context: str  # an introducing "label:" line this unit belongs to
+    group: int | None  # set for each bullet under a date heading: they are separate items
+    title: bool
+    urls: tuple[str, ...] = ()
+    label: str = ""  # "Camera ready due:" when the unit is "label: value"
+
+
+@dataclass
+class _Sections:
+    titles: list[str] = field(default_factory=list)
+
+
+def _clean(line: str) -> tuple[str, list[str]]:
+    """A line without URLs, markup and emphasis (URLs returned apart), whitespace folded."""
+    urls: list[str] = []
+
+    def keep_label(m: re.Match[str]) -> str:
+        if m.group(2).startswith(("http://", "https://")):
+            urls.append(m.group(2))
+        return m.group(1)
+
+    line = _MD_LINK.sub(keep_label, line)
+
+    def drop_url(m: re.Match[str]) -> str:
+        urls.append(m.group(0).rstrip(".,;:"))
+        return " "
+
+    line = _URL.sub(drop_url, line)
+    line = _TAG.sub(" ", line)
+    line = _EMPH.sub("", line)
+    return _WS.sub(" ", line).strip(), urls
+
+
+def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
+    """The text as units (a paragraph, a bullet, a table row, a record), and the section titles."""
+    lines = text[:MAX_TEXT].split("\n")
+    n = len(lines)
+    header = [bool(_HEADER_LINE.match(x.strip())) for x in lines]
+    skip = [
+        (header[i] and ((i > 0 and header[i - 1]) or (i + 1 < n and header[i + 1]))) or bool(_WROTE.search(lines[i]))
+        for i in range(n)
+    ]
+    units: list[_Unit] = []
+    titles: list[str] = [""]
+    cur: list[str] = []
+    cur_kind = ""
+    cur_urls: list[str] = []
+    context = ""
+    date_heading = ""
+    group = 0
+    prev_raw = ""
+
+    def flush() -> None:
+        nonlocal cur, cur_kind, cur_urls
+        if cur:
+            joined = " ".join(cur)
+            is_title = cur_kind == "plain" and len(joined.split()) <= 8 and not re.search(r"[.!?:]$", joined)
+            grp = None
+            if date_heading and cur_kind in ("bullet", "plain"):
+                joined = f"{date_heading} {joined}"
+                grp = group
+            units.append(_Unit(joined, len(titles) - 1, context, grp, is_title, tuple(cur_urls)))
+        cur, cur_kind, cur_urls = [], "", []
+
+    for i, raw in enumerate(lines[: MAX_UNITS * 4]):
+        if len(units) >= MAX_UNITS:
+            break
+        if skip[i]:
+            flush()
+            continue
+        s, urls = _clean(raw[:MAX_LINE])
+        if not s:
+            if raw.strip():  # a line that was only a URL
+                cur_urls.extend(urls)
+                continue
+            flush()
+            prev_raw = ""
+            continue
+        if _HEADING.match(s):
+            flush()
+            titles.append(s.lstrip("#").strip())
+            context, date_heading = "", ""
+            units.append(_Unit(s.lstrip("#").strip(), len(titles) - 1, "", None, True, tuple(urls)))
+            prev_raw = s
+            continue
+        only_date = _only_date(s, g)
+        if only_date and s.endswith(":"):
+            flush()
+            date_heading = s
+            group += 1
+            prev_raw = s
+            continue
+        if s.startswith("|") or s.count(" | ") >= 2:
+            flush()
+            cells = [c.strip() for c in s.strip("|").split("|")]
+            units.append(_Unit(" | ".join(c for c in cells if c), len(titles) - 1, context, None, False, tuple(urls)))
+            prev_raw = s
+            continue
+        if _BULLET.match(s) and not only_date:
+            flush()
+            if date_heading:
+                group += 1
+            cur, cur_kind, cur_urls = [s], "bullet", list(urls)
+            prev_raw = s
+            continue
+        if s.endswith(":") and len(s) < 100:
+            flush()
+            if not only_date:
+                context = s
+                date_heading = ""
+            cur, cur_kind, cur_urls = [s], "label", list(urls)
+            prev_raw = s
+            continue
+        if _KV.match(s) and not cur_kind == "bullet":
+            if cur_kind != "kv":
+                flush()
+                cur_kind = "kv"
+            cur.append(s if not cur else "; " + s)
+            cur_urls.extend(urls)
+            prev_raw = s
+            continue
+        if cur_kind == "label":
+            # "Paper submission due:" then "July 31, 2023": one unit, the label says what the date is.
+            label = cur[0]
+            cur.append(s)
+            cur_urls.extend(urls)
+            flush()
+            units[-1].label = label.rstrip(":")
+            prev_raw = s
+            continue
+        joinable = cur and cur_kind in ("plain", "bullet") and not re.search(r"[.!?]$", prev_raw.rstrip(")\"”*"))
+        if not joinable:
+            flush()
+            cur_kind = "plain"
+            if date_heading and not re.match(r"[a-z]", s):
+                date_heading = "" if len(s) > 100 else date_heading
+            if len(s) >= 100:
+                context = ""
+        cur.append(s)
+        cur_urls.extend(urls)
+        prev_raw = s
+    flush()
+    return units, titles
+
+
+def _only_date(s: str, g: Grammar) -> bool:
+    """The line is a date and nothing else ('25 September:', 'Monday, 3 May 2021')."""
+    if len(s) > 40 or not g.prefilter.search(s):
+        return False
+    found = find_dates(s, g)
+    return len(found) == 1 and not re.sub(r"[\s:,.()\-–]", "", s[: found[0].start] + s[found[0].end :])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cues around one date
+
+
+@dataclass(frozen=True)
+class _Cue:
+    kind: str
+    start: int
+    end: int
+    word: str
+
+
+def _cues(text: str, g: Grammar) -> list[_Cue]:
+    out = []
+    for kind, key in (("deadline", "deadline_cues"), ("meeting", "meeting_cues")):
+        for m in g.cues[key].finditer(text):
+            out.append(_Cue(kind, m.start(), m.end(), m.group(0)))
+    return out
+
+
+def _distance(c: _Cue, start: int, end: int) -> int:
+    if c.end <= start:
+        return start - c.end
+    if c.start >= end:
+        return c.start - end
+    return 0
+
+
+@dataclass
+class _Found:
+    """One date in one unit, with what was decided about it."""
+
+    raw: RawDate
+    sentence: str
+    s_start: int
+    unit: _Unit
+    index: int  # order in the post
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    spans = []
+    pos = 0
+    for m in _SENTENCE.finditer(text):
+        spans.append((pos, m.start()))
+        pos = m.end()
+        if len(spans) >= MAX_SENTENCES:
+            return spans
+    spans.append((pos, len(text)))
+    return spans
+
+
+def _mask(text: str, g: Grammar) -> str:
+    """Credentials ('password: x', 'passcode 1234', '?pwd=') replaced by ****."""
+    text = g.credential.sub(lambda m: m.group(1) + (m.group(2) or " ") + "****", text)
+    return _LINK_PARAM.sub(r"\1****", text)
+
+
+def _short(text: str, limit: int) -> str:
+    text = _WS.sub(" ", text).strip(" -–—:;,.|")
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: str) -> str:
+    if unit.label:
+        return unit.label
+    parts = []
+    pos = 0
+    for a, b in sorted(spans):
+        parts.append(sentence[pos:a])
+        pos = max(pos, b)
+    parts.append(sentence[pos:])
+    text = " ".join(parts)
+    text = re.sub(r"^(?:[-*•·–▪◦+]|\d{1,2}[.)]|[a-z][.)])\s+", "", text.strip())
+    text = re.sub(r"\(\s*[,;:]?\s*\)", " ", text)
+    text = re.sub(r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|,)(?=\s*(?:[,.;:)]|$))", " ", text)
+    text = _short(text, WHAT_LEN)
+    return text or fallback
+
+
+def _who(sentence: str, g: Grammar) -> str | None:
+    m = g.action.search(sentence)
+    if not m:
+        return None
+    return (m["at"] or m["name"]).strip()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    msg: Message
+    rules: RuleSet
+    kind: str
+    ref: date
+    deadlines: list[tuple[tuple[Any, ...], Deadline]] = field(default_factory=list)
+    meetings: list[Meeting] = field(default_factory=list)
+    timed_days: set[str] = field(default_factory=set)
+    explain: list[str] = field(default_factory=list)
+    subject_clean: str = ""
+
+
+def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Extraction:
+    """Classify the post and read what it announces. Never raises on any text; `now` is not needed (msg.date is)."""
+    try:
+        return _analyze(msg, rules)
+    except Exception:  # a bug must not lose the post: log it, classify, extract nothing
+        log.exception("%s: extraction failed", msg.message_id)
+        try:
+            kind, hits = classify(msg, rules)
+        except Exception:
+            kind, hits = "other", ()
+        return Extraction(kind, hits, (), (), (), (), None, ("extraction failed: see the log",))
+
+
+def _analyze(msg: Message, rules: RuleSet) -> Extraction:
+    g = rules.grammar
+    kind, hits = classify(msg, rules)
+    st = _State(msg, rules, kind, msg.date.date(), subject_clean=_SUBJECT_TAGS.sub("", msg.subject).strip())
+    for rule in rules.rules:
+        hit, score = rule_hits(msg, rule)
+        if hit:
+            st.explain.append(f"rule {rule.name} hit (score {score:g} >= {rule.threshold:g}): {rule.description}")
+    st.explain.append(f"kind: {kind}" + (f" (first hit: {hits[0]})" if hits else " (no rule hit)"))
+    units, titles = _units(msg.text, g)
+    index = 0
+    for unit in units:
+        if not g.prefilter.search(unit.text):
+            continue
+        dates = find_dates(unit.text, g)[:MAX_DATES]
+        if not dates:
+            continue
+        sentences = _sentences(unit.text)
+        for i, raw in enumerate(dates):
+            lo, hi = next(((a, b) for a, b in sentences if a <= raw.start < b), (0, len(unit.text)))
+            prev_end = max(lo, dates[i - 1].end if i > 0 else lo)
+            next_start = min(hi, dates[i + 1].start if i + 1 < len(dates) else hi)
+            _take(st, unit, raw, lo, hi, prev_end, next_start, index)
+            index += 1
+    if kind == "meeting_invitation" and not st.meetings and g.prefilter.search(msg.subject):
+        subject_unit = _Unit(_clean(msg.subject)[0], 0, "", None, False)
+        for raw in find_dates(subject_unit.text, g)[:5]:
+            _take(st, subject_unit, raw, 0, len(subject_unit.text), 0, len(subject_unit.text), index)
+            index += 1
+    deadlines = tuple(d for _, d in st.deadlines)
+    meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10))
+    actions = _action_items(st, units, g)
+    links = _links(msg.text, g)
+    summary = _summary(st, units, titles, g) if kind == "meeting_report" else None
+    return Extraction(kind, hits, deadlines, meetings, actions, links, summary, tuple(st.explain))
+
+
+def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int, next_start: int, index: int) -> None:
+    """Decide what one date is (deadline, meeting, or nothing) and record it with the reason."""
+    g = st.rules.grammar
+    text = unit.text
+    sentence = text[lo:hi]
+    seg = text[prev_end:next_start]
+    rs, re_ = raw.start - prev_end, raw.end - prev_end  # the date inside seg
+    quote = f"'{raw.text.strip()}'"
+    history = bool(g.cues["history_cues"].search(seg))
+    res = resolve(raw, st.ref, lean_past=history)
+    if res is None:
+        st.explain.append(f"{quote}: no calendar day (a period, a fuzzy word that pins nothing, or no such date)")
+        return
+    before = text[max(prev_end, raw.start - 60) : raw.start]
+    strong = g.deadline_prep.search(before) is not None
+    not_deadline = g.not_deadline_prep.search(before) is not None
+    cues = [c for c in _cues(seg, g) if _distance(c, rs, re_) <= CUE_REACH]
+    cues.sort(key=lambda c: (_distance(c, rs, re_), c.kind != "deadline"))
+    if strong:
+        what_kind, why = "deadline", f"'{g.deadline_prep.search(before).group(0).strip()}' before it"  # type: ignore[union-attr]
+    elif cues:
+        what_kind, why = cues[0].kind, f"nearest cue '{cues[0].word}'"
+    else:
+        ctx = " ".join(x for x in (unit.context, unit.label) if x)
+        ctx_cues = _cues(ctx, g) if ctx else []
+        if ctx_cues:
+            what_kind, why = ctx_cues[-1].kind, f"introduced by '{_short(ctx, 60)}'"
+        elif st.kind == "call_for_contributions" and raw.form == "date":
+            what_kind, why = "deadline", "no cue; in a call for contributions a date that is no event is the due date"
+        else:
+            st.explain.append(f"{quote}: not taken: no deadline or meeting cue near it")
+            return
+    clause_lo, clause_hi = _clause(seg, rs, re_)
+    clause = seg[clause_lo:clause_hi]
+    past_day = res.first <= st.ref
+    if history and past_day:
+        st.explain.append(f"{quote}: not taken: history ('{g.cues['history_cues'].search(seg).group(0)}')")  # type: ignore[union-attr]
+        return
+    text_out = _mask(_short(sentence, TEXT_LEN), g)
+    if what_kind == "deadline":
+        if not_deadline and not strong:
+            st.explain.append(f"{quote}: not taken: it starts or bounds something ('{before.strip()[-20:]}')")
+            return
+        if res.approx and g.cues["hedges"].search(sentence):
+            st.explain.append(f"{quote}: not taken: a fuzzy date in a forecast ('{g.cues['hedges'].search(sentence).group(0)}')")  # type: ignore[union-attr]
+            return
+        due_day = res.first
+        if res.last is not None:
+            if raw.joined_by in ("until", "till", "hasta", "through"):
+                due_day = res.last
+            else:
+                st.explain.append(f"{quote}: not taken: a period, not a due date")
+                return
+        extended = bool(g.cues["extension_cues"].search(clause) or g.moved_prep.search(before))
+        what = _what(sentence, [(raw.start - lo, raw.end - lo)], unit, st.subject_clean)
+        item = Deadline(
+            due=due_day.isoformat(), what=_mask(what, g), who=_who(sentence, g), approx=res.approx,
+            conflict=res.conflict, past=due_day < st.ref, text=text_out, extended=extended,
+        )
+        key: tuple[Any, ...] = (item.due, "approx") if item.approx else (item.due, unit.section, unit.group)
+        for n, (k, old) in enumerate(st.deadlines):
+            if k == key:
+                if (item.conflict and not old.conflict) or (item.extended and not old.extended):
+                    st.deadlines[n] = (k, _merge_deadline(old, item))
+                st.explain.append(f"{quote}: deadline {item.due} again ({why}): merged with the one above")
+                return
+        st.deadlines.append((key, item))
+        flags = "".join(f" [{f}]" for f, on in (("approx", item.approx), ("past", item.past), ("extended", extended)) if on)
+        st.explain.append(f"{quote}: deadline {item.due}{flags} ({why})" + (f"; CONFLICT: {item.conflict}" if item.conflict else ""))
+        return
+    # a meeting
+    if raw.form == "fuzzy":
+        st.explain.append(f"{quote}: not taken: a meeting needs a calendar day")
+        return
+    if g.cues["cancel_cues"].search(clause) and not g.moved_prep.search(before):
+        st.explain.append(f"{quote}: not taken: cancelled ('{g.cues['cancel_cues'].search(clause).group(0)}')")  # type: ignore[union-attr]
+        return
+    if st.kind == "meeting_report" and (past_day or unit.title):
+        st.explain.append(f"{quote}: not taken: the meeting this report is about (or history)")
+        return
+    start, end, conflict = _when(st, text, raw, res, lo, hi, prev_end, next_start)
+    conflict = res.conflict or conflict
+    what = _what(sentence, [(raw.start - lo, raw.end - lo)], unit, st.subject_clean)
+    where = next((u for u in unit.urls if re.search(r"zoom|webex|meet|teams|jitsi|bigbluebutton|gotomeeting", u, re.I)), None)
+    where = where or (unit.urls[0] if len(unit.urls) == 1 else None)
+    past = (datetime.fromisoformat(start) < st.msg.date) if len(start) > 10 else res.first < st.ref
+    item = Meeting(start=start, end=end, what=_mask(what, g), where=_LINK_PARAM.sub(r"\1****", where) if where else None,
+                   approx=False, conflict=conflict, past=past, text=text_out)
+    for n, old in enumerate(st.meetings):
+        if _same_meeting(old, item):
+            if len(old.start) == 10 and len(item.start) > 10:
+                st.meetings[n] = item
+            elif item.conflict and not old.conflict:
+                st.meetings[n] = Meeting(old.start, old.end, old.what, old.where, old.approx, item.conflict, old.past, old.text)
+            st.explain.append(f"{quote}: meeting {item.start} again ({why}): merged with the one above")
+            return
+    if len(start) > 10:
+        st.timed_days.add(res.first.isoformat())
+    st.meetings.append(item)
+    st.explain.append(f"{quote}: meeting {start}{' - ' + end if end else ''} ({why})" + (f"; CONFLICT: {conflict}" if conflict else ""))
+
+
+def _merge_deadline(old: Deadline, new: Deadline) -> Deadline:
+    return Deadline(old.due, old.what, old.who or new.who, old.approx, old.conflict or new.conflict, old.past,
+                    old.text, old.extended or new.extended)
+
+
+def _same_meeting(a: Meeting, b: Meeting) -> bool:
+    if len(a.start) > 10 and len(b.start) > 10:
+        return datetime.fromisoformat(a.start) == datetime.fromisoformat(b.start)
+    return a.start[:10] == b.start[:10] and (len(a.start) == 10 or len(b.start) == 10)
+
+
+def _clause(seg: str, rs: int, re_: int) -> tuple[int, int]:
+    lo, hi = 0, len(seg)
+    for m in _CLAUSE.finditer(seg):
+        if m.end() <= rs:
+            lo = m.end()
+        elif m.start() >= re_:
+            hi = m.start()
+            break
+    return lo, hi
+
+
+def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, prev_end: int, next_start: int
+          ) -> tuple[str, str | None, str | None]:
+    """(start, end, zone conflict) of a meeting: with time and UTC offset when a time and a zone are written."""
+    g = st.rules.grammar
+    first, last = res.first, res.last
+    times = find_times(text, g, max(lo, prev_end), min(hi, next_start))
+    after = [t for t in times if t.start >= raw.end and t.start - raw.end <= 40]
+    before = [t for t in times if t.end <= raw.start and raw.start - t.end <= 40]
+    span: TimeSpan | None = after[0] if after else (before[-1] if before else None)
+    date_end = last.isoformat() if last else None
+    if span is None:
+        return first.isoformat(), date_end, None
+    found = find_zone(text, g, span.end)
+    if found is None:
+        st.explain.append(f"'{raw.text.strip()}': a time without a zone: the day only")
+        return first.isoformat(), date_end, None
+    _, zm = found
+    tz, conflict = zone_offset(zm, first, span.h1, span.m1)
+    start = datetime.combine(first, time(span.h1, span.m1), tzinfo=tz)
+    end: datetime | None = None
+    if span.h2 is not None and span.m2 is not None:
+        end_day = last or first
+        end = datetime.combine(end_day, time(span.h2, span.m2), tzinfo=tz)
+        if end <= start:
+            end += timedelta(days=1)  # a slot ending after midnight
+    return start.isoformat(), end.isoformat() if end else date_end, conflict
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Action items, links, summary
+
+
+def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionItem, ...]:
+    items: list[ActionItem] = []
+    seen: set[str] = set()
+    for _, d in st.deadlines:
+        if d.who:
+            items.append(ActionItem(d.who, d.what, d.due, d.text))
+            seen.add(d.text)
+    if st.kind != "meeting_report":
+        return tuple(items)
+    for unit in units[:MAX_UNITS]:
+        if len(items) >= 30:
+            break
+        for a, b in _sentences(unit.text):
+            sentence = unit.text[a:b]
+            m = g.action.search(sentence)
+            explicit = re.match(r"(?i)\s*(?:action(?: item)?s?|ai|todo)\s*[:\-–]\s*", sentence)
+            if not (m or explicit):
+                continue
+            text = _mask(_short(sentence, TEXT_LEN), g)
+            if text in seen:
+                continue
+            seen.add(text)
+            due = None
+            for raw in find_dates(sentence, g)[:3]:
+                res = resolve(raw, st.ref)
+                if res is not None:
+                    due = res.first.isoformat()
+                    break
+            who = (m["at"] or m["name"]).strip() if m else None
+            what = sentence[m.end() - len(m.group(0).split()[-1]) :] if m else sentence[explicit.end() :]  # type: ignore[union-attr]
+            items.append(ActionItem(who, _mask(_short(what, WHAT_LEN), g), due, text))
+    return tuple(items)
+
+
+def _links(text: str, g: Grammar) -> tuple[Link, ...]:
+    out: list[Link] = []
+    seen: set[str] = set()
+    for line in text[:MAX_TEXT].split("\n"):
+        if len(out) >= 40:
+            break
+        if "http" not in line and "www." not in line:
+            continue
+        line = line[:MAX_LINE]
+        for m in _MD_LINK.finditer(line):
+            url = m.group(2)
+            if url.startswith(("http://", "https://")) and url not in seen:
+                seen.add(url)
+                out.append(Link(_mask(_short(_clean(m.group(1))[0], 80), g) or url, _LINK_PARAM.sub(r"\1****", url)))
+        rest = _MD_LINK.sub(" ", line)
+        for m in _URL.finditer(rest):
+            url = m.group(0).rstrip(".,;:>")
+            if url in seen:
+                continue
+            seen.add(url)
+            label = _clean(rest[: m.start()])[0]
+            label = re.sub(r"[<(\[]\s*$", "", label).strip(" :-–—(|")
+            if not label:
+                label = re.sub(r"^(?:https?://)?(?:www\.)?", "", url).split("/")[0]
+            out.append(Link(_mask(_short(label, 80), g), _LINK_PARAM.sub(r"\1****", url)))
+    return tuple(out)
+
+
+def _summary(st: _State, units: list[_Unit], titles: list[str], g: Grammar) -> Summary:
+    msg = st.msg
+    title = _short(_clean(st.subject_clean)[0], 200) or "(no subject)"
+    day = msg.date.date().isoformat()
+    for raw in find_dates(st.subject_clean, g)[:3]:
+        res = resolve(raw, st.ref, lean_past=True)
+        if res is not None:
+            day = res.first.isoformat()
+            break
+    sections: list[tuple[str, str]] = []
+    decisions: list[str] = []
+    next_steps: list[str] = []
+    by_section: dict[int, list[_Unit]] = {}
+    for u in units:
+        by_section.setdefault(u.section, []).append(u)
+    for idx, heading in enumerate(titles):
+        body = [u for u in by_section.get(idx, []) if not u.title and len(u.text) > 20]
+        if idx == 0 and not heading:
+            if len(titles) > 1 or not body:
+                continue
+            heading = "Summary"
+        if not body:
+            continue
+        first = body[0].text
+        a, b = _sentences(first)[0]
+        sections.append((_mask(_short(heading, 100), g), _mask(_short(first[a:b], 160), g)))
+        if g.cues["next_step_cues"].search(heading):
+            for u in body[:10]:
+                next_steps.append(_mask(_short(u.text, 200), g))
+        if len(sections) >= 15:
+            break
+    for u in units[:MAX_UNITS]:
+        if len(decisions) >= 10:
+            break
+        for a, b in _sentences(u.text):
+            s = u.text[a:b]
+            if g.cues["decision_cues"].search(s):
+                decisions.append(_mask(_short(s, 200), g))
+                if len(decisions) >= 10:
+                    break
+    if not next_steps:
+        next_steps = [f"{d.due}: {d.what}" for _, d in st.deadlines if not d.past][:10]
+    return Summary(title, day, tuple(sections), tuple(decisions), tuple(next_steps))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def to_json(ex: Extraction) -> dict[str, Any]:
+    """The stable JSON shape of `listbot parse --json` (kind, rules, deadlines, meetings, action_items, links, summary)."""
+    return {
+        "kind": ex.kind,
+        "rules": list(ex.rules),
+        "deadlines": [
+            {"due": d.due, "what": d.what, "who": d.who, "approx": d.approx, "conflict": d.conflict, "past": d.past,
+             "text": d.text}
+            for d in ex.deadlines
+        ],
+        "meetings": [
+            {"start": m.start, "end": m.end, "what": m.what, "where": m.where, "approx": m.approx,
+             "conflict": m.conflict, "past": m.past, "text": m.text}
+            for m in ex.meetings
+        ],
+        "action_items": [{"who": a.who, "what": a.what, "due": a.due, "text": a.text} for a in ex.action_items],
+        "links": [{"label": link.label, "url": link.url} for link in ex.links],
+        "summary": [] if ex.summary is None else [
+            {
+                "title": ex.summary.title,
+                "date": ex.summary.date,
+                "sections": [{"heading": h, "gist": gist} for h, gist in ex.summary.sections],
+                "decisions": list(ex.summary.decisions),
+                "next_steps": list(ex.summary.next_steps),
+            }
+        ],
+    }

@@ -1,0 +1,244 @@
+"""Recognition rules: one TOML file per rule in rules/, validated at load; classify a post by the first rule that hits."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.dates import Grammar, build_grammar
+from bot.message import Message
+from bot.paths import data_dir
+
+log = logging.getLogger(__name__)
+
+KINDS = ("meeting_report", "meeting_invitation", "call_for_contributions", "announcement", "other")
+WHERE = ("subject", "body")
+# Rules look at the start of the new text only: a cue deep in a 1 MB post decides nothing, and this bounds the time.
+BODY_CHARS = 20_000
+
+_RULE_KEYS = {"description", "kind", "priority", "threshold", "subject", "body", "veto"}
+_CUE_KEYS = {"weight", "max_hits", "phrases", "patterns"}
+_LANG_LIST_KEYS = (
+    "capitalised_only", "ordinal_suffixes", "date_connectors", "range_words", "today", "tomorrow", "this_weekday",
+    "deadline_preps", "not_deadline_preps", "deadline_cues", "meeting_cues", "not_meeting_after", "cancel_cues",
+    "extension_cues", "history_cues", "hedges", "decision_cues", "next_step_cues", "credential_words", "action_verbs",
+)
+
+
+class RuleError(Exception):
+    """A rule or vocabulary file is not usable; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Cue:
+    """Where a rule looks (subject or body) and what it looks for there."""
+
+    where: str
+    weight: float
+    max_hits: int
+    regexes: tuple[re.Pattern[str], ...]  # each counts once when it matches
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str  # the file stem
+    description: str
+    kind: str
+    priority: int  # lower runs first; the first rule that hits decides the kind
+    threshold: float
+    cues: tuple[Cue, ...]
+    vetoes: tuple[tuple[str, re.Pattern[str]], ...]  # (where, regex): a match means the rule does not hit
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    grammar: Grammar = field(repr=False)
+    languages: tuple[str, ...] = ()
+
+
+def _fail(path: Path, key: str, why: str) -> RuleError:
+    return RuleError(f"rules/{_rel(path)}: {key}: {why}")
+
+
+def _rel(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}" if path.parent.name == "lang" else path.name
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"rules/{_rel(path)}: bad TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"rules/{_rel(path)}: cannot be read: {exc}") from None
+
+
+def _strings(path: Path, key: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail(path, key, "must be a list of strings")
+    return list(value)
+
+
+def _number(path: Path, key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(path, key, "must be a number")
+    return float(value)
+
+
+def _compile(path: Path, key: str, pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise _fail(path, key, f"bad regex {pattern!r}: {exc}") from None
+
+
+def phrase_regex(phrases: list[str]) -> str:
+    """Phrases as one case-insensitive regex on word boundaries, any run of spaces matching a space."""
+    parts = [r"\s+".join(re.escape(w) for w in p.split()) for p in sorted(set(phrases), key=len, reverse=True) if p.strip()]
+    return r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)" if parts else r"(?!x)x"
+
+
+def _rule(path: Path) -> Rule:
+    data = _read_toml(path)
+    for key in data:
+        if key not in _RULE_KEYS:
+            raise _fail(path, key, f"unknown key (expected one of {', '.join(sorted(_RULE_KEYS))})")
+    for key in ("description", "kind", "priority"):
+        if key not in data:
+            raise _fail(path, key, "missing")
+    if not isinstance(data["description"], str) or not data["description"].strip():
+        raise _fail(path, "description", "must be a non-empty string")
+    if data["kind"] not in KINDS:
+        raise _fail(path, "kind", f"unknown kind {data['kind']!r} (expected one of {', '.join(KINDS)})")
+    if isinstance(data["priority"], bool) or not isinstance(data["priority"], int):
+        raise _fail(path, "priority", "must be an integer")
+    threshold = _number(path, "threshold", data.get("threshold", 1))
+    cues: list[Cue] = []
+    for where in WHERE:
+        if where not in data:
+            continue
+        table = data[where]
+        if not isinstance(table, dict):
+            raise _fail(path, where, "must be a table")
+        for key in table:
+            if key not in _CUE_KEYS:
+                raise _fail(path, f"{where}.{key}", f"unknown key (expected one of {', '.join(sorted(_CUE_KEYS))})")
+        weight = _number(path, f"{where}.weight", table.get("weight", 1))
+        max_hits = table.get("max_hits", 1_000)
+        if isinstance(max_hits, bool) or not isinstance(max_hits, int) or max_hits < 1:
+            raise _fail(path, f"{where}.max_hits", "must be a positive integer")
+        regexes = [
+            _compile(path, f"{where}.patterns", p) for p in _strings(path, f"{where}.patterns", table.get("patterns", []))
+        ]
+        # Each phrase counts on its own, so that weights add up per distinct phrase.
+        for phrase in _strings(path, f"{where}.phrases", table.get("phrases", [])):
+            regexes.append(re.compile(phrase_regex([phrase]), re.IGNORECASE))
+        if not regexes:
+            raise _fail(path, where, "needs phrases or patterns")
+        cues.append(Cue(where, weight, max_hits, tuple(regexes)))
+    if not cues:
+        raise _fail(path, "subject", "a rule must look somewhere: give [subject] or [body]")
+    vetoes: list[tuple[str, re.Pattern[str]]] = []
+    veto = data.get("veto", {})
+    if not isinstance(veto, dict):
+        raise _fail(path, "veto", "must be a table")
+    for where, patterns in veto.items():
+        if where not in WHERE:
+            raise _fail(path, f"veto.{where}", f"unknown place (expected one of {', '.join(WHERE)})")
+        for p in _strings(path, f"veto.{where}", patterns):
+            vetoes.append((where, _compile(path, f"veto.{where}", p)))
+    return Rule(
+        name=path.stem,
+        description=data["description"].strip(),
+        kind=data["kind"],
+        priority=data["priority"],
+        threshold=threshold,
+        cues=tuple(cues),
+        vetoes=tuple(vetoes),
+        path=str(path),
+    )
+
+
+def _language(path: Path) -> dict[str, Any]:
+    data = _read_toml(path)
+    allowed = {"language", "months", "weekdays", "fuzzy", "words"}
+    for key in data:
+        if key not in allowed:
+            raise _fail(path, key, f"unknown key (expected one of {', '.join(sorted(allowed))})")
+    for key in ("months", "weekdays", "fuzzy"):
+        table = data.get(key, {})
+        if not isinstance(table, dict):
+            raise _fail(path, key, "must be a table of name = number")
+        low, high = {"months": (1, 12), "weekdays": (0, 6), "fuzzy": (-1, 28)}[key]
+        for name, value in table.items():
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise _fail(path, f"{key}.{name}", f"must be an integer from {low} to {high}")
+    words = data.get("words", {})
+    if not isinstance(words, dict):
+        raise _fail(path, "words", "must be a table")
+    for key, value in words.items():
+        if key not in _LANG_LIST_KEYS:
+            raise _fail(path, f"words.{key}", "unknown key")
+        _strings(path, f"words.{key}", value)
+    return data
+
+
+def load_rules(folder: Path | None = None) -> RuleSet:
+    """All rules in `folder` (default: the packaged rules/) and the vocabularies in folder/lang/, checked and compiled.
+
+    Load once and reuse: every regex is compiled here, none per message."""
+    folder = Path(folder) if folder is not None else data_dir("rules")
+    if not folder.is_dir():
+        raise RuleError(f"{folder}: rules folder not found")
+    rules = [_rule(p) for p in sorted(folder.glob("*.toml"))]
+    names: dict[tuple[int, str], str] = {}
+    for r in rules:
+        names[(r.priority, r.name)] = r.name
+    rules.sort(key=lambda r: (r.priority, r.name))
+    vocab: dict[str, Any] = {"months": {}, "weekdays": {}, "fuzzy": {}, "words": {k: [] for k in _LANG_LIST_KEYS}}
+    languages: list[str] = []
+    lang_dir = folder / "lang"
+    lang_files = sorted(lang_dir.glob("*.toml")) if lang_dir.is_dir() else []
+    for path in lang_files:
+        data = _language(path)
+        languages.append(path.stem)
+        for key in ("months", "weekdays", "fuzzy"):
+            for name, value in data.get(key, {}).items():
+                vocab[key][name.lower()] = value
+        for key, value in data.get("words", {}).items():
+            vocab["words"][key].extend(v.lower() for v in value)
+    if not vocab["months"]:
+        raise RuleError(f"rules/lang: months: no language file gives month names (looked in {lang_dir})")
+    try:
+        grammar = build_grammar(vocab)
+    except (re.error, ValueError) as exc:
+        raise RuleError(f"rules/lang: cannot build the date grammar: {exc}") from None
+    log.debug("loaded %d rules and languages %s from %s", len(rules), ", ".join(languages), folder)
+    return RuleSet(rules=tuple(rules), grammar=grammar, languages=tuple(languages))
+
+
+def rule_hits(msg: Message, rule: Rule) -> tuple[bool, float]:
+    """(hit, score) of one rule on one message."""
+    places = {"subject": msg.subject, "body": msg.text[:BODY_CHARS]}
+    for where, regex in rule.vetoes:
+        if regex.search(places[where]):
+            return False, 0.0
+    score = 0.0
+    for cue in rule.cues:
+        hits = sum(1 for regex in cue.regexes if regex.search(places[cue.where]))
+        score += cue.weight * min(hits, cue.max_hits)
+    return score >= rule.threshold, score
+
+
+def classify(msg: Message, rules: RuleSet) -> tuple[str, tuple[str, ...]]:
+    """(kind, names of every rule that hit): the first hit in priority order decides; no hit is 'other'."""
+    hits = [rule for rule in rules.rules if rule_hits(msg, rule)[0]]
+    kind = hits[0].kind if hits else "other"
+    return kind, tuple(r.name for r in hits)
