@@ -130,11 +130,24 @@ async def _quit(client: aiosmtplib.SMTP) -> None:
         client.close()
 
 
-async def _transact(client: aiosmtplib.SMTP, sender: str, recipient: str, raw: bytes) -> None:
-    """One mail transaction (MAIL, RCPT, DATA); _Refused for an error answer, aiosmtplib's errors for the rest."""
+async def _nothing() -> None:
+    return None
+
+
+async def _transact(
+    client: aiosmtplib.SMTP,
+    sender: str,
+    recipient: str,
+    raw: bytes,
+    before_data: Callable[[], Awaitable[None]] = _nothing,
+) -> None:
+    """One mail transaction (MAIL, RCPT, DATA); _Refused for an error answer, aiosmtplib's errors for the rest.
+
+    `before_data` is awaited between RCPT and DATA: nothing is delivered before it returns."""
     try:
         await client.mail(sender)
         await client.rcpt(recipient)
+        await before_data()
         await client.data(raw)
     except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError) as exc:
         # Make the connection usable for the next mail: 421 means the server is closing it anyway.
@@ -198,6 +211,9 @@ class Sender:
         self.server = server_name(config)
         self.password = smtp_password(config)  # a missing variable is a ConfigError at start
         self._wake = asyncio.Event()
+        # The store write that marks the previous mail sent, still running while the next mail's MAIL and
+        # RCPT go out; awaited before that mail's DATA, so at most one delivered mail is ever unmarked.
+        self._marking: asyncio.Future[None] | None = None
         self._client: aiosmtplib.SMTP | None = None
         self._fresh = False  # the connection has not carried a mail yet
         self._last_used = 0.0
@@ -222,6 +238,10 @@ class Sender:
                     log.error("outbox sender: %s: %s (trying again in %.0f s)", type(exc).__name__, exc,
                               s.backoff_seconds)
                     log.debug("outbox sender traceback", exc_info=True)
+                    self._marking = None
+                    if self._client is not None:  # it may be mid-transaction: start afresh
+                        self._client.close()
+                        self._client = None
                     await self._wait(stop, s.backoff_seconds, wakeable=False)
                     continue
                 if sent_any is None:  # could not connect: wait, then try again
@@ -235,12 +255,20 @@ class Sender:
                 self._client = None
             raise
         finally:
+            await self._settle()
             if self._client is not None:
                 client, self._client = self._client, None
                 await _quit(client)
 
+    async def _settle(self) -> None:
+        """Wait until the previous mail's 'sent' mark is in the store."""
+        marking, self._marking = self._marking, None
+        if marking is not None:
+            await marking
+
     async def _drain_once(self, stop: asyncio.Event) -> bool | None:
         """Send one batch of due mail: True if there was any, False if none was due, None if no connection."""
+        await self._settle()
         now = self.now_fn()
         batch = await self.astore.run(Store.due_mail, now, self.batch)
         if not batch:
@@ -291,7 +319,7 @@ class Sender:
         self._fresh = False
         self._last_used = time.monotonic()
         try:
-            await _transact(client, mail.sender, mail.recipient, mail.raw)
+            await _transact(client, mail.sender, mail.recipient, mail.raw, before_data=self._settle)
         except _Refused as exc:
             if not client.is_connected:
                 self._client = None
@@ -311,8 +339,8 @@ class Sender:
                 return
             await self._retry(mail, error)
             return
-        # Recorded before the next mail begins: a crash now re-sends only this one.
-        await self.astore.run(Store.mark_sent, mail.id, self.now_fn())
+        # Recorded before the next mail's DATA (see _marking): a crash re-sends at most the mail in flight.
+        self._marking = asyncio.ensure_future(self.astore.run(Store.mark_sent, mail.id, self.now_fn()))
         log.info("%s to %s: sent", mail.message_id, mail.recipient)
 
     async def _reopen_for(self, mail: OutMail, stop: asyncio.Event) -> bool:
