@@ -159,6 +159,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
     cur_urls: list[str] = []
     context = ""
     date_heading = ""
+    heading_fresh = False
     group = 0
     prev_raw = ""
 
@@ -199,6 +200,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
         if only_date and s.endswith(":"):
             flush()
             date_heading = s
+            heading_fresh = True
             group += 1
             prev_raw = s
             continue
@@ -210,6 +212,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             continue
         if _BULLET.match(s) and not only_date:
             flush()
+            heading_fresh = False
             if date_heading:
                 group += 1
             cur, cur_kind, cur_urls = [s], "bullet", list(urls)
@@ -244,10 +247,12 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
         if not joinable:
             flush()
             cur_kind = "plain"
-            if date_heading and not re.match(r"[a-z]", s):
-                date_heading = "" if len(s) > 100 else date_heading
+            # Under a date heading: the line right after it belongs to it; prose after its bullets ends it.
+            if date_heading and not heading_fresh:
+                date_heading = ""
             if len(s) >= 100:
                 context = ""
+        heading_fresh = False
         cur.append(s)
         cur_urls.extend(urls)
         prev_raw = s
@@ -436,13 +441,16 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     not_deadline = g.not_deadline_prep.search(before) is not None
     cues = [c for c in _cues(seg, g) if _distance(c, rs, re_) <= CUE_REACH]
     cues.sort(key=lambda c: (_distance(c, rs, re_), c.kind != "deadline"))
+    ctx = " ".join(x for x in (unit.context, unit.label) if x)
+    ctx_cues = _cues(ctx, g) if ctx else []
     if strong:
         what_kind, why = "deadline", f"'{g.deadline_prep.search(before).group(0).strip()}' before it"  # type: ignore[union-attr]
+    elif unit.group is not None and ctx_cues:
+        # A list under a date heading, introduced as "The following deadlines were set:": the intro says what they are.
+        what_kind, why = ctx_cues[-1].kind, f"listed under '{_short(ctx, 60)}'"
     elif cues:
         what_kind, why = cues[0].kind, f"nearest cue '{cues[0].word}'"
     else:
-        ctx = " ".join(x for x in (unit.context, unit.label) if x)
-        ctx_cues = _cues(ctx, g) if ctx else []
         if ctx_cues:
             what_kind, why = ctx_cues[-1].kind, f"introduced by '{_short(ctx, 60)}'"
         elif st.kind == "call_for_contributions" and raw.form == "date":
