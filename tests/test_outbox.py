@@ -293,19 +293,11 @@ def _write_config(path: Path, data: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
-def _daemon_works() -> bool:
-    """Whether `listbot run` can start in this tree (bot.app and everything it imports)."""
-    probe = subprocess.run([sys.executable, "-c", "import bot.app, bot.router"], cwd=ROOT, capture_output=True)
-    return probe.returncode == 0
-
-
-def _start_daemon(config_path: Path, env: dict[str, str], cwd: Path, daemon: bool) -> subprocess.Popen[bytes]:
-    # The real daemon when it can run; else only the Sender (tests/outbox_sender.py) on the same store.
-    # Its log goes to a file: a pipe nobody reads would fill up and stall it.
-    argv = ["-m", "bot", "run", "--config"] if daemon else [str(ROOT / "tests" / "outbox_sender.py")]
+def _start_daemon(config_path: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    # `listbot run`; its log goes to a file: a pipe nobody reads would fill up and stall it.
     with open(cwd / "daemon.log", "ab") as log_file:
-        return subprocess.Popen([sys.executable, *argv, str(config_path)], cwd=cwd, env=env,
-                                stdout=subprocess.DEVNULL, stderr=log_file)
+        return subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config_path)], cwd=cwd,
+                                env=env, stdout=subprocess.DEVNULL, stderr=log_file)
 
 
 def _log_tail(cwd: Path) -> str:
@@ -337,9 +329,8 @@ def test_sigkill_mid_drain_then_restart_sends_each_mail_once(tmp_path: Path, dov
         queue_mail(store, mail(n), config=config, idem_key=f"crash:{n}", now=now)
     env = {**os.environ, IMAP_PASSWORD_ENV: dovecot.password, "PYTHONPATH": str(ROOT)}
     ours = {f"r{n:03d}@example.org" for n in range(200)}
-    daemon = _daemon_works()
 
-    proc = _start_daemon(config_path, env, tmp_path, daemon)
+    proc = _start_daemon(config_path, env, tmp_path)
     try:
         try:
             smtp_receiver.wait_for(deliveries=40, timeout=20)
@@ -351,7 +342,7 @@ def test_sigkill_mid_drain_then_restart_sends_each_mail_once(tmp_path: Path, dov
         proc.wait(timeout=5)
         at_kill = len(smtp_receiver.deliveries)
         assert at_kill < 200, "the drain finished before the kill: make the receiver slower"
-        proc = _start_daemon(config_path, env, tmp_path, daemon)
+        proc = _start_daemon(config_path, env, tmp_path)
         deadline = time.monotonic() + 30
         while store.outbox_counts().get("queued", 0):
             assert proc.poll() is None, _log_tail(tmp_path)
