@@ -173,8 +173,20 @@ def _m1(db: sqlite3.Connection) -> None:
     )
 
 
+def _m2(db: sqlite3.Connection) -> None:
+    """Email commands: "is this a reply to our own answer?" (outbox by Message-ID) and the global reply cap
+    (replies by time) are looked up on every mail to the bot; without these they scan whole tables."""
+    _script(
+        db,
+        """
+        CREATE INDEX outbox_message_id ON outbox(message_id);
+        CREATE INDEX replies_at ON replies(at_utc)
+        """,
+    )
+
+
 # Numbered migrations: append only; PRAGMA user_version is how many have run.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m1, _m2)
 
 
 @dataclass(frozen=True)
@@ -819,6 +831,15 @@ class Store:
             return set()
         marks = ",".join("?" * len(ids))
         return {r[0] for r in self.db.execute(f"SELECT message_id FROM outbox WHERE message_id IN ({marks})", ids)}
+
+    def upcoming_count(self, now: datetime, days: float, *, type: str | None = None) -> int:
+        """How many items `upcoming(now, days, type=type)` would list without a limit."""
+        sql = "SELECT count(*) FROM items WHERE status = 'active' AND end_utc > ? AND start_utc < ?"
+        args: list[Any] = [to_utc_text(now), to_utc_text(now + timedelta(days=days))]
+        if type:
+            sql += " AND type = ?"
+            args.append(type)
+        return int(self.db.execute(sql, args).fetchone()[0])
 
     def report(self, message_number: int) -> dict[str, Any] | None:
         """A meeting report by its number (messages.id)."""
