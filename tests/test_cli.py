@@ -89,7 +89,7 @@ def test_import_eml_maildir_mbox_idempotent(tmp_path: Path, config_file: Path, c
     mb = mailbox.mbox(str(tmp_path / "archive.mbox"))
     mb.add(POST.format(mid="x1").encode())
     mb.add(POST.format(mid="x2").replace("Dear all", "From the chair: dear all").encode())
-    mb.flush()
+    mb.close()
     args = ["import", "--config", str(config_file), str(files), str(tmp_path / "md"), str(tmp_path / "archive.mbox")]
     assert cli.main(args) == 0
     assert "imported 4 new messages, 0 already known, 0 skipped" in capsys.readouterr().out
