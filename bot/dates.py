@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import string
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -37,7 +38,10 @@ _DASH = r"(?:-|–|—|‐)"
 
 @dataclass(frozen=True)
 class Grammar:
-    """Everything the extractor matches, compiled from the vocabulary of every language file."""
+    """Everything the extractor matches, compiled from the vocabulary of every language file.
+
+    Word regexes are case-sensitive and lower-case: run them on lower(text) (see `lower`); the zone regex
+    is run on the text as written ("ET" is a zone, "et" is French for "and")."""
 
     months: dict[str, int]
     weekdays: dict[str, int]
@@ -50,7 +54,9 @@ class Grammar:
     relative: re.Pattern[str]
     today_words: frozenset[str]
     tomorrow_words: frozenset[str]
-    prefilter: re.Pattern[str]
+    prefilter: re.Pattern[str]  # month names
+    month_tokens: frozenset[str]
+    relative_tokens: frozenset[str]
     range_join: re.Pattern[str]
     two_dates: re.Pattern[str]
     time_re: re.Pattern[str]
@@ -65,12 +71,28 @@ class Grammar:
 
 
 def _alt(words: Any) -> str:
-    parts = sorted({w.strip().lower() for w in words if w.strip()}, key=len, reverse=True)
-    return "(?:" + "|".join(r"\s+".join(re.escape(p) for p in w.split()) for w in parts) + ")" if parts else "(?!x)x"
+    """Words as one alternation built as a trie: matching costs the length of a word, not the number of words."""
+    trie: dict[str, Any] = {}
+    for word in {" ".join(w.lower().split()) for w in words if w.strip()}:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        alts = [(r"\s+" if ch == " " else re.escape(ch)) + emit(node[ch]) for ch in sorted(k for k in node if k)]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if "" in node:
+            return "(?:" + body + ")?"
+        return body
+
+    return "(?:" + emit(trie) + ")" if trie else "(?!x)x"
 
 
 def _phrases(words: Any) -> re.Pattern[str]:
-    return re.compile(r"(?<!\w)" + _alt(words) + r"(?!\w)", re.IGNORECASE)
+    return re.compile(r"(?<!\w)" + _alt(words) + r"(?!\w)")
 
 
 def build_grammar(vocab: dict[str, Any]) -> Grammar:
@@ -103,7 +125,8 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         r"(?<!\w)(?:(?P<rel>" + _alt(w["today"] + w["tomorrow"]) + r")|(?:" + _alt(w["this_weekday"])
         + r")\s{1,2}" + wd + r")(?!\w)"
     )
-    prefilter = r"\d|(?<!\w)(?:" + _alt(list(months) + list(weekdays) + w["today"] + w["tomorrow"]) + r")(?!\w)"
+    # Every date expression holds a month name, a relative word or an ISO date: the anchors looked for first.
+    prefilter = r"(?<!\w)(?P<mon>" + _alt(months) + r")(?!\w)"
     range_join = r"^(?:\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2}" + _alt(w["range_words"]) + r"\s{1,2})$"
     hour = r"(?:[01]?\d|2[0-3])"
     time_re = (
@@ -126,7 +149,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     # "call for papers", "called to order": not a call.
     not_after = _alt(w["not_meeting_after"])
     cues["meeting_cues"] = re.compile(
-        r"(?<!\w)" + _alt(w["meeting_cues"]) + r"(?!\w)(?!\s{1,2}" + not_after + r"(?!\w))", re.IGNORECASE
+        r"(?<!\w)" + _alt(w["meeting_cues"]) + r"(?!\w)(?!\s{1,2}" + not_after + r"(?!\w))"
     )
     words_between = r"(?:\s{1,2}[\w:'’.]{1,15}){0,4}"
     return Grammar(
@@ -135,22 +158,24 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         fuzzy={k.lower(): v for k, v in fuzzy.items()},
         capitalised_only=frozenset(w["capitalised_only"]),
         iso=re.compile(iso),
-        dmy=re.compile(dmy, re.IGNORECASE),
-        mdy=re.compile(mdy, re.IGNORECASE),
-        fuzzy_re=re.compile(fuzzy_re, re.IGNORECASE),
-        relative=re.compile(relative, re.IGNORECASE),
+        dmy=re.compile(dmy),
+        mdy=re.compile(mdy),
+        fuzzy_re=re.compile(fuzzy_re),
+        relative=re.compile(relative),
         today_words=frozenset(w["today"]),
         tomorrow_words=frozenset(w["tomorrow"]),
-        prefilter=re.compile(prefilter, re.IGNORECASE),
-        range_join=re.compile(range_join, re.IGNORECASE),
+        prefilter=re.compile(prefilter),
+        month_tokens=frozenset(_tokens(" ".join(months))),
+        relative_tokens=frozenset(_tokens(" ".join(list(weekdays) + w["today"] + w["tomorrow"]))),
+        range_join=re.compile(range_join),
         two_dates=re.compile(r"^\s{1,3}$"),
         time_re=re.compile(time_re, re.IGNORECASE),
         time_join=re.compile(time_join, re.IGNORECASE),
         zone_re=re.compile(zone_re),
         cues=cues,
-        deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + words_between + r"\s{0,2}$", re.IGNORECASE),
-        not_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["not_deadline_preps"]) + r"(?:\s{1,2}the)?\s{0,2}$", re.IGNORECASE),
-        moved_prep=re.compile(r"(?<!\w)" + _alt(w["extension_cues"]) + r"(?:\s{1,2}\w{1,10}){0,2}\s{0,2}$", re.IGNORECASE),
+        deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + words_between + r"\s{0,2}$"),
+        not_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["not_deadline_preps"]) + r"(?:\s{1,2}the)?\s{0,2}$"),
+        moved_prep=re.compile(r"(?<!\w)" + _alt(w["extension_cues"]) + r"(?:\s{1,2}\w{1,10}){0,2}\s{0,2}$"),
         credential=re.compile(r"(?<!\w)(" + _alt(w["credential_words"]) + r")(\s{0,3}(?:is|:|=|-)?\s{0,3})([^\s,;)\]]+)", re.IGNORECASE),
         action=re.compile(
             r"(?:@(?P<at>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){0,3})"
@@ -180,15 +205,44 @@ class RawDate:
     conflict: str | None = None  # two dates written for one thing
 
 
-def find_dates(text: str, g: Grammar) -> list[RawDate]:
-    """Every date expression in `text` (non-overlapping, in order), with cross-month ranges joined."""
+_PUNCT = str.maketrans({c: " " for c in string.punctuation + "–—‐’‘“”«»¿¡…•·|"})
+_ISO_HINT = re.compile(r"(?:19|20)\d\d-\d")
+
+
+def _tokens(low: str) -> set[str]:
+    """The words of a lower-cased text, punctuation dropped: a set lookup is much cheaper than a regex pass."""
+    return set(low.translate(_PUNCT).split())
+
+
+def lower(text: str) -> str:
+    """text.lower() with the same length, so that offsets found in it hold for the text."""
+    low = text.lower()
+    if len(low) != len(text):
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return low
+
+
+def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
+    """Every date expression in `text` (non-overlapping, in order), with cross-month ranges joined.
+
+    `low` is lower(text) when the caller has it already."""
+    orig = text
+    text = low if low is not None else lower(text)
     found: list[RawDate] = []
-    for m in g.iso.finditer(text):
-        found.append(RawDate(m.start(), m.end(), m.group(0), "date", int(m["y"]), int(m["m"]), int(m["d"])))
+    words = _tokens(text)
+    relative = not words.isdisjoint(g.relative_tokens)
+    iso = "-" in text and _ISO_HINT.search(text) is not None
+    has_month = not words.isdisjoint(g.month_tokens)
+    if not (has_month or relative or iso):
+        return []
+    months = [(a.start(), a.end()) for a in g.prefilter.finditer(text)] if has_month else []
+    if iso:
+        for m in g.iso.finditer(text):
+            found.append(RawDate(m.start(), m.end(), orig[m.start() : m.end()], "date", int(m["y"]), int(m["m"]), int(m["d"])))
     for pattern in (g.dmy, g.mdy):
-        for m in pattern.finditer(text):
+        for m in _around(pattern, text, months):
             raw_month = m["m"]
-            if raw_month.lower() in g.capitalised_only and not raw_month[0].isupper():
+            if raw_month in g.capitalised_only and not orig[m.start("m")].isupper():
                 continue
             d = int(m["d"])
             d2 = int(m["d2"]) if m["d2"] else None
@@ -196,26 +250,28 @@ def find_dates(text: str, g: Grammar) -> list[RawDate]:
                 continue
             found.append(
                 RawDate(
-                    m.start(), m.end(), m.group(0), "date", int(m["y"]) if m["y"] else None,
+                    m.start(), m.end(), orig[m.start() : m.end()], "date", int(m["y"]) if m["y"] else None,
                     g.months[_norm(raw_month)], d, _weekday(g, m["wd"]), day2=d2,
                     month2=g.months[_norm(raw_month)] if d2 else None, joined_by="-" if d2 else "",
                 )
             )
-    for m in g.fuzzy_re.finditer(text):
+    for m in _around(g.fuzzy_re, text, months):
         raw_month = m["m"]
-        if raw_month.lower() in g.capitalised_only and not raw_month[0].isupper():
+        if raw_month in g.capitalised_only and not orig[m.start("m")].isupper():
             continue
         found.append(
-            RawDate(m.start(), m.end(), m.group(0), "fuzzy", int(m["y"]) if m["y"] else None,
+            RawDate(m.start(), m.end(), orig[m.start() : m.end()], "fuzzy", int(m["y"]) if m["y"] else None,
                     g.months[_norm(raw_month)], g.fuzzy[_norm(m["f"])])
         )
-    for m in g.relative.finditer(text):
+    for m in g.relative.finditer(text) if relative else ():
         if m["rel"]:
             word = _norm(m["rel"])
             rel = 0 if word in g.today_words else 1
-            found.append(RawDate(m.start(), m.end(), m.group(0), "relative", None, 0, 0, rel_days=rel))
+            found.append(RawDate(m.start(), m.end(), orig[m.start() : m.end()], "relative", None, 0, 0, rel_days=rel))
         else:
-            found.append(RawDate(m.start(), m.end(), m.group(0), "relative", None, 0, 0, _weekday(g, m["wd"])))
+            found.append(
+                RawDate(m.start(), m.end(), orig[m.start() : m.end()], "relative", None, 0, 0, _weekday(g, m["wd"]))
+            )
     # Longest first at each place, then drop anything overlapping an earlier pick.
     found.sort(key=lambda r: (r.start, -(r.end - r.start)))
     picked: list[RawDate] = []
@@ -223,10 +279,30 @@ def find_dates(text: str, g: Grammar) -> list[RawDate]:
         if picked and r.start < picked[-1].end:
             continue
         picked.append(r)
-    return _join(text, picked, g)
+    return _join(text, orig, picked, g)
 
 
-def _join(text: str, dates: list[RawDate], g: Grammar) -> list[RawDate]:
+def _around(pattern: re.Pattern[str], text: str, anchors: list[tuple[int, int]]) -> list[re.Match[str]]:
+    """Matches of `pattern` that contain one of the anchors (month names), searched only near them."""
+    out: list[re.Match[str]] = []
+    last_end = -1
+    for a, b in anchors:
+        if b <= last_end:
+            continue
+        pos = max(0, a - 48, last_end)
+        while True:
+            m = pattern.search(text, pos, min(len(text), b + 40))
+            if m is None or m.start() > a:
+                break
+            if m.end() >= b:
+                out.append(m)
+                last_end = m.end()
+                break
+            pos = m.start() + 1
+    return out
+
+
+def _join(text: str, orig: str, dates: list[RawDate], g: Grammar) -> list[RawDate]:
     """'30 September - 2 October' is one range; 'July 24, 2023 July 31, 2023' is one date written twice."""
     out: list[RawDate] = []
     i = 0
@@ -238,7 +314,7 @@ def _join(text: str, dates: list[RawDate], g: Grammar) -> list[RawDate]:
             jm = g.range_join.match(between)
             if jm and (between.strip().lower() not in ("and", "y", "et") or _before_is_between(text, a.start)):
                 out.append(
-                    RawDate(a.start, b.end, text[a.start : b.end], a.form, a.year or b.year, a.month, a.day, a.weekday,
+                    RawDate(a.start, b.end, orig[a.start : b.end], a.form, a.year or b.year, a.month, a.day, a.weekday,
                             b.month, b.day, b.year, between.strip().lower() or "-")
                 )
                 i += 2
@@ -247,7 +323,7 @@ def _join(text: str, dates: list[RawDate], g: Grammar) -> list[RawDate]:
                 later = b if (b.year, b.month, b.day) >= (a.year, a.month, a.day) else a
                 why = f"two dates for one item: '{a.text.strip()}' and '{b.text.strip()}'; taking the later"
                 out.append(
-                    RawDate(a.start, b.end, text[a.start : b.end], "date", later.year, later.month, later.day,
+                    RawDate(a.start, b.end, orig[a.start : b.end], "date", later.year, later.month, later.day,
                             later.weekday, conflict=why)
                 )
                 i += 2
@@ -258,7 +334,7 @@ def _join(text: str, dates: list[RawDate], g: Grammar) -> list[RawDate]:
 
 
 def _before_is_between(text: str, pos: int) -> bool:
-    return bool(re.search(r"(?i)(?:between|entre|from|du)\s{1,2}(?:the\s)?$", text[max(0, pos - 12) : pos]))
+    return bool(re.search(r"(?:between|entre|from|du)\s{1,2}(?:the\s)?$", text[max(0, pos - 12) : pos]))
 
 
 def _norm(word: str) -> str:

@@ -8,9 +8,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from bot.dates import Grammar, RawDate, Resolved, TimeSpan, find_dates, find_times, find_zone, resolve, zone_offset
+from bot.dates import (
+    Grammar,
+    RawDate,
+    Resolved,
+    TimeSpan,
+    find_dates,
+    find_times,
+    find_zone,
+    lower,
+    resolve,
+    zone_offset,
+)
 from bot.message import Message
-from bot.rules import RuleSet, classify, rule_hits
+from bot.rules import RuleSet, classify, scores
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +126,10 @@ class _Unit:
     title: bool
     urls: tuple[str, ...] = ()
     label: str = ""  # "Camera ready due:" when the unit is "label: value"
+    low: str = ""  # lower(text), for the word regexes
+
+    def __post_init__(self) -> None:
+        self.low = lower(self.text)
 
 
 @dataclass
@@ -131,25 +146,30 @@ def _clean(line: str) -> tuple[str, list[str]]:
             urls.append(m.group(2))
         return m.group(1)
 
-    line = _MD_LINK.sub(keep_label, line)
+    if "](" in line:
+        line = _MD_LINK.sub(keep_label, line)
 
     def drop_url(m: re.Match[str]) -> str:
         urls.append(m.group(0).rstrip(".,;:"))
         return " "
 
-    line = _URL.sub(drop_url, line)
-    line = _TAG.sub(" ", line)
-    line = _EMPH.sub("", line)
-    return _WS.sub(" ", line).strip(), urls
+    if "http" in line or "www." in line:
+        line = _URL.sub(drop_url, line)
+    if "<" in line:
+        line = _TAG.sub(" ", line)
+    if "*" in line or "_" in line or "`" in line:
+        line = _EMPH.sub("", line)
+    return " ".join(line.split()), urls
 
 
 def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
     """The text as units (a paragraph, a bullet, a table row, a record), and the section titles."""
     lines = text[:MAX_TEXT].split("\n")
     n = len(lines)
-    header = [bool(_HEADER_LINE.match(x.strip())) for x in lines]
+    header = [":" in x[:40] and bool(_HEADER_LINE.match(x.strip())) for x in lines]
     skip = [
-        (header[i] and ((i > 0 and header[i - 1]) or (i + 1 < n and header[i + 1]))) or bool(_WROTE.search(lines[i]))
+        (header[i] and ((i > 0 and header[i - 1]) or (i + 1 < n and header[i + 1])))
+        or (lines[i].rstrip().endswith(":") and bool(_WROTE.search(lines[i][-40:])))
         for i in range(n)
     ]
     units: list[_Unit] = []
@@ -262,7 +282,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
 
 def _only_date(s: str, g: Grammar) -> bool:
     """The line is a date and nothing else ('25 September:', 'Monday, 3 May 2021')."""
-    if len(s) > 40 or not g.prefilter.search(s):
+    if len(s) > 40:
         return False
     found = find_dates(s, g)
     return len(found) == 1 and not re.sub(r"[\s:,.()\-–]", "", s[: found[0].start] + s[found[0].end :])
@@ -388,19 +408,18 @@ def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Ext
 
 def _analyze(msg: Message, rules: RuleSet) -> Extraction:
     g = rules.grammar
-    kind, hits = classify(msg, rules)
+    scored = scores(msg, rules)
+    hits = tuple(rule.name for rule, hit, _ in scored if hit)
+    kind = next((rule.kind for rule, hit, _ in scored if hit), "other")
     st = _State(msg, rules, kind, msg.date.date(), subject_clean=_SUBJECT_TAGS.sub("", msg.subject).strip())
-    for rule in rules.rules:
-        hit, score = rule_hits(msg, rule)
+    for rule, hit, score in scored:
         if hit:
             st.explain.append(f"rule {rule.name} hit (score {score:g} >= {rule.threshold:g}): {rule.description}")
     st.explain.append(f"kind: {kind}" + (f" (first hit: {hits[0]})" if hits else " (no rule hit)"))
     units, titles = _units(msg.text, g)
     index = 0
     for unit in units:
-        if not g.prefilter.search(unit.text):
-            continue
-        dates = find_dates(unit.text, g)[:MAX_DATES]
+        dates = find_dates(unit.text, g, unit.low)[:MAX_DATES]
         if not dates:
             continue
         sentences = _sentences(unit.text)
@@ -410,7 +429,7 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
             next_start = min(hi, dates[i + 1].start if i + 1 < len(dates) else hi)
             _take(st, unit, raw, lo, hi, prev_end, next_start, index)
             index += 1
-    if kind == "meeting_invitation" and not st.meetings and g.prefilter.search(msg.subject):
+    if kind == "meeting_invitation" and not st.meetings:
         subject_unit = _Unit(_clean(msg.subject)[0], 0, "", None, False)
         for raw in find_dates(subject_unit.text, g)[:5]:
             _take(st, subject_unit, raw, 0, len(subject_unit.text), 0, len(subject_unit.text), index)
@@ -426,9 +445,9 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
 def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int, next_start: int, index: int) -> None:
     """Decide what one date is (deadline, meeting, or nothing) and record it with the reason."""
     g = st.rules.grammar
-    text = unit.text
-    sentence = text[lo:hi]
-    seg = text[prev_end:next_start]
+    text, low = unit.text, unit.low
+    sentence, sentence_low = text[lo:hi], low[lo:hi]
+    seg = low[prev_end:next_start]
     rs, re_ = raw.start - prev_end, raw.end - prev_end  # the date inside seg
     quote = f"'{raw.text.strip()}'"
     history = bool(g.cues["history_cues"].search(seg))
@@ -436,13 +455,13 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if res is None:
         st.explain.append(f"{quote}: no calendar day (a period, a fuzzy word that pins nothing, or no such date)")
         return
-    before = text[max(prev_end, raw.start - 60) : raw.start]
+    before = low[max(prev_end, raw.start - 60) : raw.start]
     strong = g.deadline_prep.search(before) is not None
     not_deadline = g.not_deadline_prep.search(before) is not None
     cues = [c for c in _cues(seg, g) if _distance(c, rs, re_) <= CUE_REACH]
     cues.sort(key=lambda c: (_distance(c, rs, re_), c.kind != "deadline"))
     ctx = " ".join(x for x in (unit.context, unit.label) if x)
-    ctx_cues = _cues(ctx, g) if ctx else []
+    ctx_cues = _cues(lower(ctx), g) if ctx else []
     if strong:
         what_kind, why = "deadline", f"'{g.deadline_prep.search(before).group(0).strip()}' before it"  # type: ignore[union-attr]
     elif unit.group is not None and ctx_cues:
@@ -469,8 +488,8 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         if not_deadline and not strong:
             st.explain.append(f"{quote}: not taken: it starts or bounds something ('{before.strip()[-20:]}')")
             return
-        if res.approx and g.cues["hedges"].search(sentence):
-            st.explain.append(f"{quote}: not taken: a fuzzy date in a forecast ('{g.cues['hedges'].search(sentence).group(0)}')")  # type: ignore[union-attr]
+        if res.approx and g.cues["hedges"].search(sentence_low):
+            st.explain.append(f"{quote}: not taken: a fuzzy date in a forecast ('{g.cues['hedges'].search(sentence_low).group(0)}')")  # type: ignore[union-attr]
             return
         due_day = res.first
         if res.last is not None:
@@ -670,7 +689,7 @@ def _summary(st: _State, units: list[_Unit], titles: list[str], g: Grammar) -> S
         first = body[0].text
         a, b = _sentences(first)[0]
         sections.append((_mask(_short(heading, 100), g), _mask(_short(first[a:b], 160), g)))
-        if g.cues["next_step_cues"].search(heading):
+        if g.cues["next_step_cues"].search(lower(heading)):
             for u in body[:10]:
                 next_steps.append(_mask(_short(u.text, 200), g))
         if len(sections) >= 15:
@@ -680,7 +699,7 @@ def _summary(st: _State, units: list[_Unit], titles: list[str], g: Grammar) -> S
             break
         for a, b in _sentences(u.text):
             s = u.text[a:b]
-            if g.cues["decision_cues"].search(s):
+            if g.cues["decision_cues"].search(u.low[a:b]):
                 decisions.append(_mask(_short(s, 200), g))
                 if len(decisions) >= 10:
                     break

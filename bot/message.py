@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import email
-import hashlib
 import email.header
 import email.message
 import email.utils
+import hashlib
 import html
 import logging
 import re

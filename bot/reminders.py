@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 _OFFSET = re.compile(r"^(\d{1,4})([dhm])$")
 
 
+@lru_cache(maxsize=256)
 def parse_offset(text: str) -> timedelta:
     """'7d', '12h', '30m' -> timedelta; ValueError otherwise (config checks the same pattern at load)."""
     m = _OFFSET.match(text.strip())
@@ -253,12 +254,20 @@ def due(
             general.append(sub)
         else:
             by_item.setdefault(sub["item_id"], []).append(sub)
+    # No slot can have come for an item further ahead than the longest offset (plus two days: day offsets
+    # go out at a local time on an earlier day): most items are skipped without looking at recipients.
+    every = [*config.reminders.deadline_offsets, *config.reminders.meeting_offsets]
+    every += [o for sub in subscriptions for o in (sub["offsets"] or ())]
+    widest = _reach(tuple(sorted(set(every))))
     out: list[Reminder] = []
     for item in items:
-        if item.status != "active" or useful_until(item) <= now:
+        until = useful_until(item)
+        if item.status != "active" or until <= now or until - widest > now:
             continue
         known_since = dates_set.get(item.id, item.created_utc)
         for recipient, to_list, offsets, tz in _recipients(item, by_item.get(item.id, []) + general, members, config):
+            if until - _reach(offsets) > now:
+                continue
             came = [(o, f) for o, f in slots(item, offsets, tz=tz, at=at) if known_since <= f <= now]
             if not came:
                 continue
@@ -278,6 +287,18 @@ def due(
                 )
             )
     return out
+
+
+@lru_cache(maxsize=1024)
+def _reach(offsets: tuple[str, ...]) -> timedelta:
+    """How long before an item its earliest reminder with these offsets can be."""
+    longest = timedelta(0)
+    for text in offsets:
+        try:
+            longest = max(longest, parse_offset(text))
+        except ValueError:
+            continue
+    return longest + timedelta(days=2)
 
 
 def due_notes(notes: list[dict[str, Any]], members: dict[str, dict[str, Any]], *, config: Config, now: datetime) -> list[Reminder]:

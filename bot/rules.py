@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 KINDS = ("meeting_report", "meeting_invitation", "call_for_contributions", "announcement", "other")
 WHERE = ("subject", "body")
 # Rules look at the start of the new text only: a cue deep in a 1 MB post decides nothing, and this bounds the time.
-BODY_CHARS = 20_000
+BODY_CHARS = 6_000
 
 _RULE_KEYS = {"description", "kind", "priority", "threshold", "subject", "body", "veto"}
 _CUE_KEYS = {"weight", "max_hits", "phrases", "patterns"}
@@ -41,6 +41,7 @@ class Cue:
     weight: float
     max_hits: int
     regexes: tuple[re.Pattern[str], ...]  # each counts once when it matches
+    phrases: tuple[str, ...] = ()  # lower-case, single-spaced; each counts once when found on word boundaries
 
 
 @dataclass(frozen=True)
@@ -138,11 +139,12 @@ def _rule(path: Path) -> Rule:
             _compile(path, f"{where}.patterns", p) for p in _strings(path, f"{where}.patterns", table.get("patterns", []))
         ]
         # Each phrase counts on its own, so that weights add up per distinct phrase.
-        for phrase in _strings(path, f"{where}.phrases", table.get("phrases", [])):
-            regexes.append(re.compile(phrase_regex([phrase]), re.IGNORECASE))
-        if not regexes:
+        phrases = tuple(
+            " ".join(p.lower().split()) for p in _strings(path, f"{where}.phrases", table.get("phrases", [])) if p.strip()
+        )
+        if not regexes and not phrases:
             raise _fail(path, where, "needs phrases or patterns")
-        cues.append(Cue(where, weight, max_hits, tuple(regexes)))
+        cues.append(Cue(where, weight, max_hits, tuple(regexes), phrases))
     if not cues:
         raise _fail(path, "subject", "a rule must look somewhere: give [subject] or [body]")
     vetoes: list[tuple[str, re.Pattern[str]]] = []
@@ -198,9 +200,6 @@ def load_rules(folder: Path | None = None) -> RuleSet:
     if not folder.is_dir():
         raise RuleError(f"{folder}: rules folder not found")
     rules = [_rule(p) for p in sorted(folder.glob("*.toml"))]
-    names: dict[tuple[int, str], str] = {}
-    for r in rules:
-        names[(r.priority, r.name)] = r.name
     rules.sort(key=lambda r: (r.priority, r.name))
     vocab: dict[str, Any] = {"months": {}, "weekdays": {}, "fuzzy": {}, "words": {k: [] for k in _LANG_LIST_KEYS}}
     languages: list[str] = []
@@ -224,21 +223,63 @@ def load_rules(folder: Path | None = None) -> RuleSet:
     return RuleSet(rules=tuple(rules), grammar=grammar, languages=tuple(languages))
 
 
-def rule_hits(msg: Message, rule: Rule) -> tuple[bool, float]:
+def _has_phrase(text: str, phrase: str) -> bool:
+    """`phrase` in `text` (both lower-case, single-spaced) on word boundaries; str.find keeps this fast."""
+    start = text.find(phrase)
+    while start >= 0:
+        end = start + len(phrase)
+        if (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum()):
+            return True
+        start = text.find(phrase, start + 1)
+    return False
+
+
+@dataclass(frozen=True)
+class Places:
+    """What rules look at, prepared once per message."""
+
+    subject: str
+    body: str
+    subject_lower: str
+    body_lower: str
+
+
+def places(msg: Message) -> Places:
+    body = msg.text[:BODY_CHARS]
+    subject = msg.subject[:1_000]
+    return Places(subject, body, " ".join(subject.lower().split()), " ".join(body.lower().split()))
+
+
+def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
     """(hit, score) of one rule on one message."""
-    places = {"subject": msg.subject, "body": msg.text[:BODY_CHARS]}
-    for where, regex in rule.vetoes:
-        if regex.search(places[where]):
-            return False, 0.0
+    p = msg if isinstance(msg, Places) else places(msg)
+    raw = {"subject": p.subject, "body": p.body}
+    lower = {"subject": p.subject_lower, "body": p.body_lower}
     score = 0.0
     for cue in rule.cues:
-        hits = sum(1 for regex in cue.regexes if regex.search(places[cue.where]))
+        hits = sum(1 for phrase in cue.phrases if _has_phrase(lower[cue.where], phrase))
+        for regex in cue.regexes:
+            if hits >= cue.max_hits:
+                break
+            hits += 1 if regex.search(raw[cue.where]) else 0
         score += cue.weight * min(hits, cue.max_hits)
-    return score >= rule.threshold, score
+    if score < rule.threshold:
+        return False, score
+    # Vetoes are looked at only for a rule that would hit: most rules do not, and a veto costs a regex pass.
+    for where, regex in rule.vetoes:
+        if regex.search(raw[where]):
+            return False, 0.0
+    return True, score
+
+
+def scores(msg: Message, rules: RuleSet) -> list[tuple[Rule, bool, float]]:
+    """Every rule in order with (hit, score)."""
+    p = places(msg)
+    return [(rule, *rule_hits(p, rule)) for rule in rules.rules]
 
 
 def classify(msg: Message, rules: RuleSet) -> tuple[str, tuple[str, ...]]:
     """(kind, names of every rule that hit): the first hit in priority order decides; no hit is 'other'."""
-    hits = [rule for rule in rules.rules if rule_hits(msg, rule)[0]]
+    hits = [rule for rule, hit, _ in scores(msg, rules) if hit]
     kind = hits[0].kind if hits else "other"
     return kind, tuple(r.name for r in hits)

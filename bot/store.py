@@ -832,6 +832,10 @@ class Store:
         marks = ",".join("?" * len(ids))
         return {r[0] for r in self.db.execute(f"SELECT message_id FROM outbox WHERE message_id IN ({marks})", ids)}
 
+    def savepoint(self) -> _Savepoint:
+        """`with store.savepoint():` - everything inside is undone if it raises (nests inside a transaction)."""
+        return _Savepoint(self.db)
+
     def upcoming_count(self, now: datetime, days: float, *, type: str | None = None) -> int:
         """How many items `upcoming(now, days, type=type)` would list without a limit."""
         sql = "SELECT count(*) FROM items WHERE status = 'active' AND end_utc > ? AND start_utc < ?"
@@ -998,6 +1002,22 @@ class Store:
             else:
                 self.db.execute("UPDATE members SET digest = 0 WHERE address = ?", (address,))
         return address
+
+
+class _Savepoint:
+    """SAVEPOINT ... RELEASE (ROLLBACK TO on error): one email command changes all it meant to, or nothing."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("SAVEPOINT command")
+        return self.db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type:
+            self.db.execute("ROLLBACK TO command")
+        self.db.execute("RELEASE command")
 
 
 class _Transaction:

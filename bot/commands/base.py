@@ -86,7 +86,7 @@ class Result:
 
     line: str
     text: str
-    status: str  # ok | error | refused | pending
+    status: str  # ok | error | refused | pending | failed
     attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
@@ -103,11 +103,16 @@ def execute(ctx: Context, line: str, words: list[str]) -> Result:
     if cmd.moderator and not ctx.moderator:
         return Result(line, _text("commands/refused.txt", {"command": cmd, "ctx": ctx}), "refused")
     try:
-        reply = cmd.fn(ctx, args)
+        # A command that fails changes nothing: its writes are undone, the mail's other commands stand.
+        with ctx.store.savepoint():
+            reply = cmd.fn(ctx, args)
     except NeedsProof:
         return Result(line, _text("commands/pending.txt", {"command": cmd}), "pending")
     except CommandError as exc:
         return Result(line, _text("commands/error.txt", {"error": str(exc), "command": cmd}), "error")
+    except Exception:  # a bug or a store failure: said to the member, logged with the mail, nothing changed
+        log.exception("%s command %r failed", ctx.message.message_id, clip(line))
+        return Result(line, _text("commands/failed.txt", {"command": cmd}), "failed")
     return Result(line, _text(reply.template, {**reply.data, "ctx": ctx}), "ok", reply.attachments)
 
 

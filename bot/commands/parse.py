@@ -89,12 +89,17 @@ def find_commands(
                 continue
             commands.append((line[:MAX_LINE], tuple(words)))
             continue
+        guess = suggest(words[0]) if words and len(words) <= 6 else None
+        if commands and guess and len(unprocessed) < MAX_LEADING_NOISE:
+            # A short line that looks like a mistyped command ("shwo 2"): say so rather than ignore it.
+            unprocessed.append((line[:MAX_LINE], guess))
+            continue
         if commands or noise >= leading_noise:
             stopped = True
             ignored.append(line[:MAX_LINE])
             continue
         noise += 1
-        unprocessed.append((line[:MAX_LINE], suggest(words[0]) if words else None))
+        unprocessed.append((line[:MAX_LINE], guess))
     if rest:
         ignored_more += sum(1 for x in rest.split("\n") if x.strip())
 
