@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands.base import REGISTRY, Command, Context, Reply
 from bot.config import Config, from_dict
 from bot.handler import handle
 from bot.message import read_message
@@ -368,3 +369,25 @@ def test_html_only_mail(bot: Bot):
            "Content-Type: text/html; charset=utf-8\r\n\r\n<html><body><div>upcoming 7</div><div>Anna</div></body></html>").encode()
     body = text_of(bot.send(raw=raw)[0])
     assert "> upcoming 7" in body and "No deadlines and meetings in the next 7 days." in body
+
+
+def test_a_failing_command_changes_nothing_and_the_rest_stand(bot: Bot, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture):
+    # A command that breaks half-way (a bug, a store error) is undone and reported; the mail's other
+    # commands still run, and the log names the Message-ID.
+    def boom(ctx: Context, args: list[str]) -> Reply:
+        ctx.store.set_member(ctx.sender, now=ctx.now, timezone="Asia/Tokyo")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setitem(REGISTRY, "boom", Command("boom", "", "Breaks.", ("boom",), False, boom))
+    body = text_of(bot.send("digest on\nboom\ntimezone Asia/Kolkata")[0])
+    assert "failed on our side and changed nothing" in body
+    row = bot.store.member(MEMBER)
+    assert row is not None and row["digest"] == 1 and row["timezone"] == "Asia/Kolkata"
+    assert any("<m1@example.org>" in r.getMessage() and "boom" in r.getMessage() for r in caplog.records)
+
+
+def test_a_typo_after_a_command_is_pointed_out(bot: Bot):
+    # "shwo 2" on the second line is not silently ignored: it is Unprocessed, with a guess.
+    body = text_of(bot.send("upcoming 7\nshwo 2\nnext\n")[0])
+    assert "    shwo 2\n      (unknown command; did you mean 'show'?" in body and "> next" in body
