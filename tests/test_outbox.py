@@ -17,6 +17,7 @@ from smtpd import PASSWORD, USER, Receiver, start_receiver
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from bot.config import Config, ConfigError, from_dict
 from bot.outbox import queue_mail
@@ -210,6 +211,31 @@ async def test_many_mails_share_one_connection(tmp_path: Path, smtp_receiver: Re
         await running.close()
     assert smtp_receiver.connections == 1
     assert smtp_receiver.recipients() == [f"r{n:03d}@example.org" for n in range(250)]
+
+
+async def test_a_dropped_idle_connection_is_reopened_without_a_retry(tmp_path: Path, astore: AsyncStore):
+    # The server goes away between two mails (as servers drop idle connections): the next mail notices on
+    # its reused connection, reconnects at once and is delivered on the first counted attempt.
+    receiver = Receiver()
+    controller = start_receiver(receiver)
+    config = smtp_config(tmp_path, receiver.port, backoff_seconds=60.0)
+    now = datetime.now(UTC)
+    await astore.run(queue_mail, mail(1), config=config, idem_key="k1", now=now)
+    running = Running(Sender(config, astore))
+    try:
+        await until(lambda: status_is(astore, "sent", 1))
+        controller.stop()  # closes the sender's connection with it
+        controller = Controller(receiver, hostname="127.0.0.1", port=receiver.port, ready_timeout=5.0)
+        controller.start()
+        await astore.run(queue_mail, mail(2), config=config, idem_key="k2", now=now)
+        running.sender.wake()
+        await until(lambda: status_is(astore, "sent", 2))
+    finally:
+        await running.close()
+        controller.stop()
+    assert [r.attempts for r in await rows(astore)] == [1, 1]
+    assert [d.message_id for d in receiver.deliveries] == ["<out1@example.org>", "<out2@example.org>"]
+    assert receiver.connections == 2
 
 
 async def test_server_down_keeps_mail_then_gives_up(tmp_path: Path, astore: AsyncStore):
