@@ -172,10 +172,11 @@ def test_personal_reminders_and_cancel(bot: Bot):
     body = text_of(bot.send("remind me 1 before 3d,12h\nremind me all\nremind me in 3 days to check the agenda\n"
                             "remind me on 14 Sept 9:00 to send WS2 feedback\nreminders")[0])
     rows = bot.store.reminders_of(MEMBER)
-    assert [(r["item_id"], r["offsets"]) for r in rows[:2]] == [(1, ["3d", "12h"]), (None, ["1d"])]
+    assert [(r["item_id"], r["offsets"]) for r in rows[:2]] == [(1, ["3d", "12h"]), (None, None)]
     assert rows[2]["at_utc"] == NOW + timedelta(days=3) and rows[2]["text"] == "check the agenda"
     assert rows[3]["at_utc"] == datetime(2026, 9, 14, 7, 0, tzinfo=UTC) and rows[3]["text"] == "send WS2 feedback"
     assert "r4  Mon 14 Sep 2026 09:00 CEST = 07:00 UTC:\n       send WS2 feedback" in body
+    assert "r2  before every deadline and meeting, at the usual times" in body
     assert "Reminder r1 cancelled." in text_of(bot.send("cancel r1")[0])
     assert "no active reminder r1" in text_of(bot.send("cancel r1")[0])
     assert "only moderators cancel list items" in text_of(bot.send("cancel 2")[0])

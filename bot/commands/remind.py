@@ -5,8 +5,6 @@ from __future__ import annotations
 from bot.commands.base import CommandError, Context, Reply, clip, command, item_arg
 from bot.commands.when import offsets, take_moment
 
-# Offsets for 'remind me all' when none are given: the day before each item.
-ALL_DEFAULT = ("1d",)
 MAX_TEXT = 200
 MAX_ACTIVE = 100
 
@@ -37,16 +35,18 @@ def remind(ctx: Context, args: list[str]) -> Reply:
             raise CommandError("'before' needs offsets, as in 'before 7d,1d'")
         chosen = offsets(" ".join(rest[1:])) if rest else None
         if first == "all":
-            offs = chosen or list(ALL_DEFAULT)
-            rid = ctx.store.add_reminder(ctx.sender, now=ctx.now, offsets=offs)
-            return Reply("commands/remind.txt", {"id": rid, "item": None, "offsets": offs, "at": None, "text": None})
+            # No offsets given: None, which the scheduler reads as each item's usual ones ([reminders]).
+            rid = ctx.store.add_reminder(ctx.sender, now=ctx.now, offsets=chosen)
+            return Reply("commands/remind.txt", {"id": rid, "item": None, "offsets": chosen, "at": None, "text": None,
+                                                 "usual": _usual(ctx)})
         item = item_arg(ctx, first)
         if item.status != "active" or item.end_utc <= ctx.now:
             raise CommandError(f"item {item.id} is {'cancelled' if item.status != 'active' else 'over'}")
         default = ctx.config.reminders.meeting_offsets if item.type == "meeting" else ctx.config.reminders.deadline_offsets
         offs = chosen or list(default)
         rid = ctx.store.add_reminder(ctx.sender, now=ctx.now, item_id=item.id, offsets=offs)
-        return Reply("commands/remind.txt", {"id": rid, "item": item, "offsets": offs, "at": None, "text": None})
+        return Reply("commands/remind.txt", {"id": rid, "item": item, "offsets": offs, "at": None, "text": None,
+                                             "usual": None})
     at, used = take_moment(args, ctx.tz, ctx.now)
     words = args[used:]
     if words and words[0].lower() == "to":
@@ -56,4 +56,8 @@ def remind(ctx: Context, args: list[str]) -> Reply:
         raise CommandError("say what to remind you of, as in 'remind me in 3 days to check the agenda'")
     text = clip(text, MAX_TEXT)
     rid = ctx.store.add_reminder(ctx.sender, now=ctx.now, at=at, text=text)
-    return Reply("commands/remind.txt", {"id": rid, "item": None, "offsets": None, "at": at, "text": text})
+    return Reply("commands/remind.txt", {"id": rid, "item": None, "offsets": None, "at": at, "text": text, "usual": None})
+
+
+def _usual(ctx: Context) -> dict[str, tuple[str, ...]]:
+    return {"deadline": ctx.config.reminders.deadline_offsets, "meeting": ctx.config.reminders.meeting_offsets}
