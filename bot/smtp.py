@@ -193,8 +193,8 @@ async def send_one(config: Config, msg: EmailMessage) -> None:
 class Sender:
     """Drains the outbox over one reused SMTP connection.
 
-    Each mail is marked sent in the store right after its 250 and before the next one is begun, so
-    that a crash re-sends at most the one mail in flight (with its stored Message-ID)."""
+    Each mail is marked sent in the store after its 250, and that mark is committed before the next
+    mail's DATA, so that a crash re-sends at most the one mail in flight (with its stored Message-ID)."""
 
     def __init__(
         self,
@@ -214,6 +214,7 @@ class Sender:
         # The store write that marks the previous mail sent, still running while the next mail's MAIL and
         # RCPT go out; awaited before that mail's DATA, so at most one delivered mail is ever unmarked.
         self._marking: asyncio.Future[None] | None = None
+        self._marking_id = ""  # the Message-ID being marked
         self._client: aiosmtplib.SMTP | None = None
         self._fresh = False  # the connection has not carried a mail yet
         self._last_used = 0.0
@@ -255,7 +256,11 @@ class Sender:
                 self._client = None
             raise
         finally:
-            await self._settle()
+            try:
+                await self._settle()
+            except Exception as exc:
+                log.error("%s: its 'sent' mark was not stored (%s: %s); it may go out twice", self._marking_id,
+                          type(exc).__name__, exc)
             if self._client is not None:
                 client, self._client = self._client, None
                 await _quit(client)
@@ -341,6 +346,7 @@ class Sender:
             return
         # Recorded before the next mail's DATA (see _marking): a crash re-sends at most the mail in flight.
         self._marking = asyncio.ensure_future(self.astore.run(Store.mark_sent, mail.id, self.now_fn()))
+        self._marking_id = mail.message_id
         log.info("%s to %s: sent", mail.message_id, mail.recipient)
 
     async def _reopen_for(self, mail: OutMail, stop: asyncio.Event) -> bool:
