@@ -19,6 +19,16 @@ from bot.config import ImapSection
 
 log = logging.getLogger(__name__)
 
+
+class _HideLogin(logging.Filter):
+    """aioimaplib's debug log scrubs the password only as typed, not as quoted in LOGIN: drop that line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return " LOGIN " not in record.getMessage()
+
+
+logging.getLogger("aioimaplib.aioimaplib").addFilter(_HideLogin())
+
 T = TypeVar("T")
 
 # aioimaplib's FETCH parser recurses once per response line and is quadratic in the response size:

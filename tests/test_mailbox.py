@@ -309,3 +309,15 @@ async def test_ssl_and_starttls(tls_dovecot: Dovecot, monkeypatch: pytest.Monkey
     with pytest.raises(mailbox.MailboxError) as info:
         await mailbox.check_imap(imap_config(tls_dovecot, security="ssl", port=tls_dovecot.port), "secret")
     assert f"IMAP server 127.0.0.1:{tls_dovecot.port}" in str(info.value)
+
+
+async def test_password_never_logged(dovecot: Dovecot, caplog: pytest.LogCaptureFixture) -> None:
+    # Even at DEBUG (where aioimaplib logs every line it sends) no log line carries the password,
+    # whether the login works or not.
+    caplog.set_level(logging.DEBUG)
+    await mailbox.check_imap(imap_config(dovecot), "secret")
+    with pytest.raises(mailbox.MailboxError):
+        await mailbox.check_imap(imap_config(dovecot), 'wr"ong\\pw')
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("SELECT" in m for m in messages)  # the debug log was on
+    assert not [m for m in messages if "secret" in m or ("wr" in m and "ong" in m)]
