@@ -381,9 +381,10 @@ def _infer_year(m: int, d: int, ref: date, lean_past: bool) -> int | None:
     if past is None:
         return future.year
     f, p = (future - ref).days, (ref - past).days
-    # A day a few days back is history ("by the Sept 20 deadline" written on 25 September), and so is a day
-    # a few months back rather than most of a year ahead; past tense around the date tips it further.
-    if p <= 7 or p * 2 < f or (lean_past and p < f):
+    # The next such day, unless: a day a few days back is history ("by the Sept 20 deadline" written on
+    # 25 September), so is a day up to two months back rather than most of a year ahead, and past tense
+    # around the date ("took place on 5 December") makes the nearer past day win.
+    if p <= 7 or (p <= 60 and f >= 300) or (lean_past and p < f):
         return past.year
     return future.year
 

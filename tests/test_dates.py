@@ -1,0 +1,151 @@
+"""The date, time and zone grammar (bot/dates.py) on phrases written for these tests."""
+
+from datetime import date
+
+import pytest
+
+from bot.dates import find_dates, find_times, find_zone, lower, resolve, zone_offset
+from bot.rules import load_rules
+
+G = load_rules().grammar
+
+
+def days(text: str, ref: date, *, lean_past: bool = False) -> list[tuple[str, str | None, bool, str | None]]:
+    out = []
+    for raw in find_dates(text, G):
+        res = resolve(raw, ref, lean_past=lean_past)
+        if res is not None:
+            out.append((res.first.isoformat(), res.last.isoformat() if res.last else None, res.approx, res.conflict))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("text", "ref", "first", "last"),
+    [
+        ("comments until Monday 14 September", date(2020, 9, 10), "2020-09-14", None),
+        ("on 8th of March", date(2021, 2, 1), "2021-03-08", None),
+        ("by March 8th, 2022", date(2021, 2, 1), "2022-03-08", None),
+        ("due Oct. 3", date(2021, 2, 1), "2021-10-03", None),
+        ("on 2021-06-30", date(2021, 2, 1), "2021-06-30", None),
+        ("from 9 to 17 November", date(2020, 9, 10), "2020-11-09", "2020-11-17"),
+        ("between 2 and 6 November", date(2020, 9, 10), "2020-11-02", "2020-11-06"),
+        ("on 27-30 September 2011", date(2011, 4, 1), "2011-09-27", "2011-09-30"),
+        ("September 27-30", date(2011, 4, 1), "2011-09-27", "2011-09-30"),
+        ("on 15 and 16 November 2021", date(2021, 10, 1), "2021-11-15", "2021-11-16"),
+        ("from 30 September to 2 October", date(2021, 9, 1), "2021-09-30", "2021-10-02"),
+        ("28 December - 3 January", date(2021, 12, 1), "2021-12-28", "2022-01-03"),
+        ("el 13 de febrero del 2017", date(2017, 1, 20), "2017-02-13", None),
+        ("le 5 mars 2024", date(2024, 1, 2), "2024-03-05", None),
+        ("du 9 au 12 avril", date(2024, 1, 2), "2024-04-09", "2024-04-12"),
+    ],
+)
+def test_formats(text, ref, first, last):
+    # Each written form is one date (or one range) on the right days.
+    assert [(d[0], d[1]) for d in days(text, ref)] == [(first, last)]
+
+
+def test_year_is_inferred_across_the_year_end():
+    # Written in December, "5 January" is next year; written in January, "20 December" just passed is history.
+    assert days("by 5 January", date(2023, 12, 20))[0][0] == "2024-01-05"
+    assert days("on 20 December", date(2024, 1, 10))[0][0] == "2023-12-20"
+    # A day a few days back is the past, not next year.
+    assert days("the Sept 20 deadline", date(2019, 9, 25))[0][0] == "2019-09-20"
+    # Far ahead in the same year stays in this year.
+    assert days("on 1 November", date(2019, 3, 1))[0][0] == "2019-11-01"
+
+
+def test_weekday_that_does_not_match_is_a_conflict():
+    # Nov 28 2019 is a Thursday: flagged, and the written weekday (Wednesday 27) is taken.
+    (first, _, _, conflict) = days("Wednesday Nov 28", date(2019, 9, 25))[0]
+    assert first == "2019-11-27" and conflict and "Thursday" in conflict
+    # A matching weekday is no conflict, and it can pick the year.
+    assert days("Monday 14 September", date(2020, 9, 10))[0][3] is None
+
+
+def test_fuzzy_dates_are_approx():
+    # mid-June -> 15th, end of June -> last day, early November -> 5th; "late August" pins nothing.
+    ref = date(2019, 5, 21)
+    assert days("by mid-June", ref) == [("2019-06-15", None, True, None)]
+    assert days("until the end of June", ref)[0][:3] == ("2019-06-30", None, True)
+    assert days("in early November", ref)[0][:3] == ("2019-11-05", None, True)
+    assert days("late August", ref) == []
+    # A period of two fuzzy ends is no date at all.
+    assert days("mid-July – late August", ref) == []
+
+
+def test_relative_days():
+    # today, tomorrow and "this coming Thursday" pin a day; "next week" does not.
+    ref = date(2024, 5, 6)  # a Monday
+    assert days("today", ref)[0][0] == "2024-05-06"
+    assert days("tomorrow", ref)[0][0] == "2024-05-07"
+    assert days("this coming Thursday", ref)[0][0] == "2024-05-09"
+    assert days("next week", ref) == []
+
+
+def test_two_dates_for_one_thing():
+    # An old and a new date side by side (a lost strike-through): the later one, flagged.
+    (first, _, _, conflict) = days("July 24, 2023 July 31, 2023", date(2023, 7, 25))[0]
+    assert first == "2023-07-31" and conflict
+
+
+def test_lower_case_may_is_not_a_month():
+    # "may" the verb is not May; "May" the month is.
+    assert days("you may 5 times", date(2024, 1, 1)) == []
+    assert days("on 5 May", date(2024, 1, 1))[0][0] == "2024-05-05"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("15:00-16:30", (15, 0, 16, 30)),
+        ("from 12:50 to 14:20", (12, 50, 14, 20)),
+        ("3-6pm", (15, 0, 18, 0)),
+        ("10am-2pm", (10, 0, 14, 0)),
+        ("11:59 PM", (23, 59, None, None)),
+        ("2000UTC", (20, 0, None, None)),
+        ("noon", (12, 0, None, None)),
+    ],
+)
+def test_times(text, expected):
+    # Clock times and ranges, am/pm carried from the end of a range to its start.
+    spans = find_times(text, G, 0, len(text))
+    assert [(t.h1, t.m1, t.h2, t.m2) for t in spans] == [expected]
+
+
+def test_bare_numbers_are_not_times():
+    # "2 and 6", "phone 617.761" and "UTC-12" hold no clock time.
+    for text in ("between 2 and 6", "phone 617.761.6200", "UTC-12"):
+        assert find_times(text, G, 0, len(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "day", "offset", "conflict"),
+    [
+        (" UTC", date(2020, 11, 17), "+00:00", False),
+        (" local time (UTC+1)", date(2019, 11, 27), "+01:00", False),
+        (" (Paris, GMT+02:00)", date(2014, 7, 21), "+02:00", False),
+        (" AoE", date(2023, 7, 31), "-12:00", False),
+        (" CET", date(2021, 11, 15), "+01:00", False),
+        (" CEST", date(2021, 7, 15), "+02:00", False),
+        (" EDT", date(2023, 10, 31), "-04:00", False),
+        (" ET", date(2024, 1, 10), "-05:00", False),
+        (" EST", date(2024, 7, 10), "-04:00", True),  # EST in July: New York is on EDT
+        (" CET", date(2024, 7, 10), "+02:00", True),
+    ],
+)
+def test_zones(text, day, offset, conflict):
+    # A zone gives the offset it means on that day; a name in the wrong season is flagged.
+    found = find_zone(text, G, 0)
+    assert found is not None
+    tz, why = zone_offset(found[1], day, 15, 0)
+    from datetime import datetime, time
+
+    assert datetime.combine(day, time(15), tzinfo=tz).isoformat()[-6:] == offset
+    assert bool(why) is conflict
+
+
+def test_lower_keeps_offsets():
+    # Lower-casing must not move offsets (some characters lower-case to two).
+    text = "İstanbul 5 May"
+    assert len(lower(text)) == len(text)
+    assert find_dates(text, G)[0].text == "5 May"

@@ -1,0 +1,249 @@
+"""Extraction (bot/extract.py) on posts written for these tests: deadlines, meetings, conflicts, summary, robustness."""
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from bot import extract
+from bot.message import read_message
+from bot.rules import load_rules
+
+RULES = load_rules()
+RECEIVED = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def post(body: str, *, date: str, subject: str = "[wg] news") -> extract.Extraction:
+    raw = (
+        f"From: Chair <chair@example.org>\nTo: wg@lists.example.org\nSubject: {subject}\nDate: {date}\n"
+        f"Message-ID: <t@example.org>\nContent-Type: text/plain; charset=utf-8\n\n{body}"
+    ).encode()
+    return extract.analyze(read_message(raw, received=RECEIVED, max_body_bytes=5_000_000), RULES)
+
+
+def test_feedback_deadline_and_timed_workshop():
+    # The issue's examples: a weekday-pinned feedback deadline and a workshop with start and end in UTC.
+    ex = post(
+        "Members are invited to read the draft and provide feedback until Monday 14 September COB.\n\n"
+        "The workshop will be on Tuesday 17 November, from 12:50 to 14:20 UTC.\n",
+        date="Thu, 10 Sep 2020 16:00:00 +0000",
+    )
+    assert [(d.due, d.approx, d.past, d.conflict) for d in ex.deadlines] == [("2020-09-14", False, False, None)]
+    assert "feedback" in ex.deadlines[0].what
+    assert [(m.start, m.end, m.conflict) for m in ex.meetings] == [
+        ("2020-11-17T12:50:00+00:00", "2020-11-17T14:20:00+00:00", None)
+    ]
+
+
+def test_weekday_conflict_with_local_offset():
+    # "Wednesday Nov 28" in 2019 (a Thursday): kept, flagged, start with the written UTC+1 offset.
+    ex = post(
+        "Our session at the annual forum is scheduled for Wednesday Nov 28, 15:00-16:30 local time (UTC+1).\n",
+        date="Mon, 07 Oct 2019 09:00:00 +0000",
+    )
+    (m,) = ex.meetings
+    assert m.start == "2019-11-27T15:00:00+01:00" and m.end == "2019-11-27T16:30:00+01:00"
+    assert m.conflict and "Thursday" in m.conflict
+
+
+def test_est_in_july_is_flagged():
+    # EST in summer: read as New York local time (EDT) and flagged.
+    ex = post("The steering call is on 15 July at 10:00 EST.\n", date="Mon, 01 Jul 2024 09:00:00 +0000")
+    (m,) = ex.meetings
+    assert m.start == "2024-07-15T10:00:00-04:00" and m.conflict and "EST" in m.conflict
+
+
+def test_aoe_deadline_and_pm_range_meeting():
+    # An AoE deadline keeps its day; "3-6pm CET" is a meeting from 15:00 to 18:00 +01:00.
+    ex = post(
+        "Abstracts are due 12 March (23:59 AoE).\n\nThe tutorial meeting is on 20 March, 3-6pm CET.\n",
+        date="Mon, 01 Mar 2027 09:00:00 +0000",
+    )
+    assert [d.due[:10] for d in ex.deadlines] == ["2027-03-12"]
+    assert [(m.start, m.end) for m in ex.meetings] == [("2027-03-20T15:00:00+01:00", "2027-03-20T18:00:00+01:00")]
+
+
+def test_multi_day_event_and_range_across_months():
+    # A conference over days is one meeting with start and end days, also across a month end.
+    ex = post(
+        "The annual conference will be held in Lisbon from 30 September to 2 October.\n\n"
+        "Our hackathon takes place on 9-11 November 2026.\n",
+        date="Tue, 05 May 2026 09:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-09-30", "2026-10-02"), ("2026-11-09", "2026-11-11")]
+
+
+def test_agenda_slots_are_one_meeting_each():
+    # An agenda of timed sessions: one meeting per slot, a slot past midnight UTC ends the next day.
+    ex = post(
+        "The kick-off meeting is held twice to cover all time zones:\n\n"
+        "- Session A: 3 June 2026, 15:00-16:00 UTC\n"
+        "- Session B: 4 June 2026, 23:30-00:30 UTC\n",
+        date="Mon, 25 May 2026 09:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        ("2026-06-03T15:00:00+00:00", "2026-06-03T16:00:00+00:00"),
+        ("2026-06-04T23:30:00+00:00", "2026-06-05T00:30:00+00:00"),
+    ]
+
+
+def test_cancelled_meeting_is_dropped():
+    # A cancelled call is not a meeting; the replacement date is.
+    ex = post(
+        "The call on 12 May is cancelled; we will meet on 19 May at 14:00 UTC instead.\n",
+        date="Mon, 04 May 2026 09:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-05-19T14:00:00+00:00"]
+    assert any("cancelled" in line for line in ex.explain)
+
+
+def test_past_and_history():
+    # A deadline a few days back is kept but past; what is told as history (received, took place) is dropped.
+    ex = post(
+        "Note that the deadline for comments was 3 March. We received five contributions by 2 March. "
+        "The meeting took place on 6 March 2026.\n",
+        date="Mon, 09 Mar 2026 09:00:00 +0000",
+    )
+    assert [(d.due, d.past) for d in ex.deadlines] == [("2026-03-03", True)]
+    assert ex.meetings == ()
+    assert sum("history" in line for line in ex.explain) == 2
+
+
+def test_approx_and_periods():
+    # "by mid-June" is an approximate deadline; "mid-July - late August" is a work period, not a deadline.
+    ex = post(
+        "Next steps:\n- By mid-June: publication of the questionnaire\n"
+        "- Drafting of the report: mid-July - late August\n",
+        date="Tue, 21 May 2024 09:00:00 +0000",
+    )
+    assert [(d.due, d.approx) for d in ex.deadlines] == [("2024-06-15", True)]
+
+
+def test_dates_in_urls_and_quoted_headers_are_ignored():
+    # Only prose counts: a date in a link or in a quoted reply header is no deadline.
+    ex = post(
+        "See the archive at https://lists.example.org/2026-05-20/deadline-20-may.html for details.\n\n"
+        "From: Someone <s@example.org>\nDate: Wednesday, May 20, 2026 6:14 PM\nSubject: deadline\n\nold text\n",
+        date="Mon, 11 May 2026 09:00:00 +0000",
+    )
+    assert ex.deadlines == () and ex.meetings == ()
+
+
+def test_relative_days_pin_and_next_week_does_not():
+    # "tomorrow" pins a day; "next week" does not.
+    ex = post(
+        "Please send your comments by tomorrow. We will meet again next week.\n",
+        date="Mon, 04 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-05-05"]
+    assert ex.meetings == ()
+
+
+def test_extended_deadline():
+    # "extended to" marks the deadline as extended.
+    ex = post(
+        "The deadline for nominations has been extended to 22 June.\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000",
+        subject="Nominations: deadline extended",
+    )
+    assert [(d.due, d.extended) for d in ex.deadlines] == [("2026-06-22", True)]
+    assert ex.kind == "announcement"
+
+
+def test_deadline_list_under_date_headings():
+    # A list of dated items introduced as deadlines: each bullet is one deadline.
+    ex = post(
+        "The following deadlines were agreed:\n12 October:\n- Speaker lists\n19 October:\n"
+        "- Final programme\n- Activity reports\n",
+        date="Mon, 05 Oct 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-10-12", "2026-10-19", "2026-10-19"]
+    assert ex.deadlines[2].what == "Activity reports"
+
+
+def test_spanish_post():
+    # A Spanish call with a date does not crash and yields the right deadline.
+    ex = post(
+        "Convocatoria 2027\n\nFecha límite de recepción de propuestas: hasta las 18:00 del 15 de marzo de 2027.\n"
+        "Publicación de resultados: a partir del 2 de mayo de 2027.\n",
+        date="Fri, 15 Jan 2027 12:00:00 -0600",
+        subject="Convocatoria de proyectos",
+    )
+    assert [d.due for d in ex.deadlines] == ["2027-03-15"]
+    assert ex.kind == "call_for_contributions"
+
+
+def test_french_post():
+    # A French post: the workshop is a meeting, the submission date a deadline.
+    ex = post(
+        "Date limite de soumission : 10 avril 2026.\n\nL'atelier aura lieu le 4 mai 2026 à 14h00 UTC.\n",
+        date="Mon, 02 Mar 2026 09:00:00 +0100",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-04-10"]
+    assert [m.start for m in ex.meetings] == ["2026-05-04T14:00:00+00:00"]
+
+
+def test_report_summary_masks_credentials():
+    # A meeting report gets a summary (title, date, sections, decisions, next steps) with passwords masked.
+    body = (
+        "# Working group call, 4 March 2026\n\n"
+        "## 1. Introduction\n\nThe recording of the call is online (password: Sesame42).\n\n"
+        "## 2. Charter\n\nIt was agreed to adopt the revised charter (next call: meeting ID 123 456 789, "
+        "passcode 987654).\n\n"
+        "## 3. Next steps\n\n- Ana Lima to send the survey by 18 March.\n"
+    )
+    ex = post(body, date="Wed, 04 Mar 2026 18:00:00 +0000", subject="[wg] Minutes of the 4 March call")
+    assert ex.kind == "meeting_report"
+    data = json.dumps(extract.to_json(ex))
+    assert "Sesame42" not in data and "987654" not in data and "****" in data
+    (s,) = extract.to_json(ex)["summary"]
+    assert s["date"] == "2026-03-04" and s["title"].startswith("Minutes")
+    assert [x["heading"] for x in s["sections"]][:3] == ["1. Introduction", "2. Charter", "3. Next steps"]
+    assert any("charter" in d for d in s["decisions"])
+    assert any("survey" in n for n in s["next_steps"])
+    assert [(a.who, a.due) for a in ex.action_items] == [("Ana Lima", "2026-03-18")]
+    assert ex.meetings == ()  # the call the report is about
+
+
+def test_links_have_labels():
+    # Links keep a label: the Markdown text, or the words before the URL.
+    ex = post(
+        "Draft: [the background paper](https://example.org/paper.pdf)\n"
+        "Register here: <https://example.org/register>\nJoin https://zoom.example/j/1?pwd=abc123\n",
+        date="Mon, 04 May 2026 09:00:00 +0000",
+    )
+    assert [(link.label, link.url) for link in ex.links] == [
+        ("the background paper", "https://example.org/paper.pdf"),
+        ("Register here", "https://example.org/register"),
+        ("Join", "https://zoom.example/j/1?pwd=****"),
+    ]
+
+
+def test_json_shape():
+    # to_json gives exactly the keys of the `parse --json` contract.
+    ex = post("Please register by 3 June.\n", date="Mon, 04 May 2026 09:00:00 +0000")
+    data = extract.to_json(ex)
+    assert set(data) == {"kind", "rules", "deadlines", "meetings", "action_items", "links", "summary"}
+    assert set(data["deadlines"][0]) == {"due", "what", "who", "approx", "conflict", "past", "text"}
+    assert data["summary"] == []
+
+
+def test_backtracking_line_is_fast():
+    # A 1 MB single line built from date-ish pieces is handled well under a second.
+    for piece in ("12 March 15:00-16:30 UTC by ", "1 " , "May 1 - ", "Monday, the ", "a" * 50 + " "):
+        body = piece * (1_000_000 // len(piece))
+        started = time.perf_counter()
+        post(body, date="Mon, 04 May 2026 09:00:00 +0000")
+        assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "\x00\x01\x02", "31 February", "on 99 May", "29 February 2027", "| | | |\n" * 50, "Deadline:\n\n:\n",
+     "From 10:00 to 9:00 UTC on 5 May", "UTC+99 5 May 10:00", "## \n#\n- \n1.\n"],
+)
+def test_never_raises(body):
+    # Odd text gives an extraction, never an exception.
+    ex = post(body, date="Mon, 04 May 2026 09:00:00 +0000")
+    assert isinstance(ex, extract.Extraction)
