@@ -154,12 +154,17 @@ async def serve(
     pending: set[asyncio.Future[Any]] = set()
     started = now_fn()
 
+    last_jobs: list[dict[str, str | None]] = []
+
     def write_status(stopped: datetime | None = None) -> None:
+        nonlocal last_jobs
+        if scheduler.running:
+            last_jobs = _jobs_snapshot(scheduler)
         status = {
             "pid": os.getpid(),
             "started_utc": to_utc_text(started),
             "stopped_utc": to_utc_text(stopped) if stopped else None,
-            "jobs": _jobs_snapshot(scheduler) if scheduler.running else [],
+            "jobs": last_jobs,
         }
         task = asyncio.ensure_future(astore.run(Store.set_value, STATUS_KEY, json.dumps(status)))
         pending.add(task)
@@ -199,6 +204,7 @@ async def serve(
         sender_stop.set()
         await _finish(sender_task, STOP_SENDER_SECONDS)
         if scheduler.running:
+            last_jobs = _jobs_snapshot(scheduler)
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the next loop turn
         write_status(stopped=now_fn())
@@ -374,13 +380,15 @@ def status_lines(store: Store, *, now: datetime) -> list[str]:
     for f in failures:
         lines.append(f"  {f['message_id']} at {f['processed_utc']}: {f['error']}")
     jobs = status.get("jobs") or []
-    if status and not status.get("stopped_utc"):
-        if not jobs:
-            lines.append("next jobs: none scheduled")
+    if not status:
+        lines.append("next jobs: (the daemon has not run)")
+    elif not jobs:
+        lines.append("next jobs: none scheduled")
+    else:
+        # When the daemon is down these are the times it had planned (a missed digest is caught up at start).
+        planned = " (planned when it last ran)" if status.get("stopped_utc") else ""
         for job in jobs:
             when = job.get("next_utc")
             label = "paused" if not when else from_utc_text(when).isoformat(timespec="minutes")
-            lines.append(f"next job {job['name']}: {label}")
-    else:
-        lines.append("next jobs: (the daemon is not running)")
+            lines.append(f"next job {job['name']}: {label}{planned}")
     return lines

@@ -316,6 +316,7 @@ def test_sigterm_stops_quickly_and_status_reports(
     assert "daemon: stopped at" in out_status
     assert "mailbox INBOX: last sync" in out_status and "last UID 2" in out_status
     assert "outbox: 0 queued, 1 sent, 0 failed" in out_status
+    assert "next job " in out_status and "(planned when it last ran)" in out_status
 
 
 def test_run_and_check_config_errors_are_one_line(
