@@ -100,7 +100,6 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     w: dict[str, list[str]] = vocab["words"]
     months, weekdays, fuzzy = vocab["months"], vocab["weekdays"], vocab["fuzzy"]
     month = r"(?P<m>" + _alt(months) + r")\.?(?!\w)"
-    month2 = month.replace("?P<m>", "?P<m2>")
     wd = r"(?P<wd>" + _alt(weekdays) + r")\.?,?"
     suf = r"(?:" + _alt(w["ordinal_suffixes"]) + r")?" if w["ordinal_suffixes"] else ""
     conn = _alt(w["date_connectors"])
@@ -372,6 +371,8 @@ def _infer_year(m: int, d: int, ref: date, lean_past: bool) -> int | None:
         this = _safe(ref.year + 1, m, d)
         if this is None:
             return None
+    future: date | None
+    past: date | None
     if this >= ref:
         future, past = this, _safe(ref.year - 1, m, d)
     else:

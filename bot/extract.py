@@ -531,19 +531,20 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     where = next((u for u in unit.urls if re.search(r"zoom|webex|meet|teams|jitsi|bigbluebutton|gotomeeting", u, re.I)), None)
     where = where or (unit.urls[0] if len(unit.urls) == 1 else None)
     past = (datetime.fromisoformat(start) < st.msg.date) if len(start) > 10 else res.first < st.ref
-    item = Meeting(start=start, end=end, what=_mask(what, g), where=_LINK_PARAM.sub(r"\1****", where) if where else None,
-                   approx=False, conflict=conflict, past=past, text=text_out)
-    for n, old in enumerate(st.meetings):
-        if _same_meeting(old, item):
-            if len(old.start) == 10 and len(item.start) > 10:
-                st.meetings[n] = item
-            elif item.conflict and not old.conflict:
-                st.meetings[n] = Meeting(old.start, old.end, old.what, old.where, old.approx, item.conflict, old.past, old.text)
-            st.explain.append(f"{quote}: meeting {item.start} again ({why}): merged with the one above")
+    meeting = Meeting(start=start, end=end, what=_mask(what, g), where=_LINK_PARAM.sub(r"\1****", where) if where else None,
+                      approx=False, conflict=conflict, past=past, text=text_out)
+    for n, prior in enumerate(st.meetings):
+        if _same_meeting(prior, meeting):
+            if len(prior.start) == 10 and len(meeting.start) > 10:
+                st.meetings[n] = meeting
+            elif meeting.conflict and not prior.conflict:
+                st.meetings[n] = Meeting(prior.start, prior.end, prior.what, prior.where, prior.approx, meeting.conflict,
+                                         prior.past, prior.text)
+            st.explain.append(f"{quote}: meeting {meeting.start} again ({why}): merged with the one above")
             return
     if len(start) > 10:
         st.timed_days.add(res.first.isoformat())
-    st.meetings.append(item)
+    st.meetings.append(meeting)
     st.explain.append(f"{quote}: meeting {start}{' - ' + end if end else ''} ({why})" + (f"; CONFLICT: {conflict}" if conflict else ""))
 
 
