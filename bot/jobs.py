@@ -122,7 +122,11 @@ def _queue_reminders(store: Store, *, config: Config, now: datetime) -> int:
     notes = store.notes_between(None, now + timedelta(seconds=1))
     members = store.members_info([s["address"] for s in subs] + [n["address"] for n in notes])
     dates = store.dates_set(ids)
-    found = rem.due(items, subs, members, dates, config=config, now=now)
+    last = store.get_value(LAST_TICK)
+    # Slots that came before the previous tick were queued (or passed over) by it; an hour's margin
+    # covers a tick that was cut short. After downtime `last` is old, so missed slots are found.
+    since = from_utc_text(last) - timedelta(hours=1) if last else None
+    found = rem.due(items, subs, members, dates, config=config, now=now, since=since)
     found += rem.due_notes(notes, members, config=config, now=now)
     keys = [r.key for r in found] + [k for r in found for k in r.passed_over]
     known = store.queued_keys(keys)
@@ -197,17 +201,13 @@ def queue_personal_digests(store: Store, *, config: Config, now: datetime) -> in
         marker = f"digest:zone:{zone_name}:{slot:%Y-%m-%dT%H:%MZ}"
         if store.get_value(marker):
             continue
-        keys = {a: f"digest:{a.lower()}:{slot:%Y-%m-%dT%H:%MZ}" for a in addresses}
-        known = store.queued_keys(keys.values())
-        for address in addresses:
-            if keys[address] in known:
-                continue
-            try:
-                with store.transaction():
-                    if digest_mod.queue_scheduled_personal(store, address, config=config, slot=slot, now=now) == "queued":
-                        count += 1
-            except Exception:
-                log.exception("personal digest for %s could not be queued", address)
+        try:
+            with store.transaction():
+                count += digest_mod.queue_scheduled_personal(store, addresses, config=config, tz=tz, slot=slot,
+                                                             now=now)
+        except Exception:
+            log.exception("personal digests for %s could not be queued", zone_name)
+            continue
         store.set_value(marker, to_utc_text(now))
         log.info("personal digests for %s (%s): slot %s done", zone_name, len(addresses), slot.isoformat())
     return count

@@ -237,8 +237,12 @@ def due(
     *,
     config: Config,
     now: datetime,
+    since: datetime | None = None,
 ) -> list[Reminder]:
     """The reminders due at `now`: per item and recipient, the latest slot that has come (pure).
+
+    With `since` (the previous tick, less a margin), a latest slot from before it was dealt with then
+    and is not returned again: the tick then only builds what is new.
 
     A slot is due when its time has come, the item is still ahead (active, before its deadline or start),
     and the item had its current date at that time (a slot that passed before an item was announced or
@@ -269,7 +273,7 @@ def due(
             if until - _reach(offsets) > now:
                 continue
             came = [(o, f) for o, f in slots(item, offsets, tz=tz, at=at) if known_since <= f <= now]
-            if not came:
+            if not came or (since is not None and came[-1][1] < since):
                 continue
             offset, fire = came[-1]
             out.append(
