@@ -114,6 +114,9 @@ class Pipeline:
     async def unfetchable(self, mailbox_name: str, uidvalidity: int, uid: int, error: str) -> None:
         await self.astore.run(_record_unfetchable, mailbox_name, uidvalidity, uid, error, self.now_fn())
 
+    async def known(self, message_ids: list[str]) -> set[str]:
+        return await self.astore.run(Store.known_message_ids, message_ids)
+
     async def synced(self, mailbox_name: str, uidvalidity: int, last_uid: int) -> None:
         await self.astore.run(Store.set_mailbox_position, mailbox_name, uidvalidity, last_uid, self.now_fn())
 

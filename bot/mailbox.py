@@ -81,6 +81,9 @@ class Sink(Protocol):
     async def unfetchable(self, mailbox: str, uidvalidity: int, uid: int, error: str) -> None:
         """Record a message that cannot even be fetched, and move the position past it."""
 
+    async def known(self, message_ids: list[str]) -> set[str]:
+        """Those of `message_ids` processed before (read after a UIDVALIDITY change)."""
+
     async def synced(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
         """A catch-up ended with everything up to `last_uid` processed."""
 
@@ -292,11 +295,11 @@ class Connection:
             raise MailboxError(f"{self.server}: UID SEARCH failed: {_text(response.lines[-1:])}")
         return [u for u in parse_search(response.lines) if u > last_uid]
 
-    async def fetch(self, uids: list[int]) -> list[Fetched]:
+    async def fetch(self, uids: list[int], part: str = "BODY.PEEK[]") -> list[Fetched]:
         """Whole messages by UID with BODY.PEEK[] (never ENVELOPE: aioimaplib misreads a '(' in a Subject)."""
         assert self.client is not None
         response = await self._guard(
-            self.client.uid("fetch", uid_set(uids), "(UID BODY.PEEK[])"), f"UID FETCH of {len(uids)}"
+            self.client.uid("fetch", uid_set(uids), f"(UID {part})"), f"UID FETCH of {len(uids)}"
         )
         if response.result != "OK":
             raise MailboxError(f"{self.server}: UID FETCH failed: {_text(response.lines[-1:])}")
@@ -494,6 +497,7 @@ async def _catch_up(
     """Process every message above the stored position, in UID order, in bounded batches."""
     position = await sink.position(imap.mailbox)
     last = 0
+    rereading = False
     if position is not None:
         old_validity, old_last = position
         if old_validity == uidvalidity:
@@ -503,6 +507,7 @@ async def _catch_up(
             # store keep every message from being processed twice.
             log.warning("%s: UIDVALIDITY of %s changed from %d to %d: reading it again, known Message-IDs skipped",
                         conn.server, imap.mailbox, old_validity, uidvalidity)
+            rereading = True
     uids = await conn.search_after(last)
     if uids:
         log.info("%s: %d new messages after UID %d", conn.server, len(uids), last)
@@ -516,7 +521,8 @@ async def _catch_up(
             uids = uids[1:]
             continue
         try:
-            items = await _fetch_chunk(conn, imap, uidvalidity, chunk, sink)
+            wanted = await _unknown(conn, chunk, sink) if rereading else chunk
+            items = await _fetch_chunk(conn, imap, uidvalidity, wanted, sink) if wanted else []
         except MailboxError:
             if conn.lost.is_set():
                 if len(chunk) == 1:
@@ -534,9 +540,22 @@ async def _catch_up(
             last = item.uid
             if stop.is_set():
                 return
+        last = max(last, chunk[-1])
         uids = uids[len(chunk) :]
     progress.batch = progress.configured
     await sink.synced(imap.mailbox, uidvalidity, last)
+
+
+async def _unknown(conn: Connection, chunk: list[int], sink: Sink) -> list[int]:
+    """The UIDs of `chunk` whose Message-ID was not processed before (headers only: cheap to ask)."""
+    heads = await conn.fetch(chunk, "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+    ids = {h.uid: message_id_of(h.raw) for h in heads}
+    known = await sink.known([m for m in ids.values() if m])
+    # A message without a Message-ID is known by a hash of its bytes only: fetch it whole.
+    skipped = {uid for uid, m in ids.items() if m and m in known}
+    if skipped:
+        log.info("%s: %d messages known by Message-ID skipped", conn.server, len(skipped))
+    return [u for u in chunk if u not in skipped]
 
 
 async def _fetch_chunk(

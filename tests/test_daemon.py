@@ -238,7 +238,8 @@ async def test_uidvalidity_change_dedupes_by_message_id(
     config: Config, dovecot: Dovecot, receiver: Receiver
 ) -> None:
     # The server's UIDVALIDITY changes (its UID list is rebuilt): the daemon reads the box again but
-    # processes no message twice (no second reply, no second row); a new message is processed once.
+    # processes no message twice (no second reply, no second row, not even read again); a new message
+    # is processed once.
     await append(dovecot, post(1))
     await append(dovecot, to_bot(1))
     async with running(config):
@@ -250,8 +251,16 @@ async def test_uidvalidity_change_dedupes_by_message_id(
     change_uidvalidity(dovecot)
     dovecot.start()
     dovecot.deliver(post(2))
-    async with running(config):
+    calls: list[str] = []
+
+    def counting(store: Store, raw: bytes, **kw: Any) -> router.Outcome:
+        calls.append(email.message_from_bytes(raw)["Message-ID"])
+        return router.process(store, raw, **kw)
+
+    async with running(config, process=counting):
         await eventually(lambda: stored(config, "<post2@example.org>") is not None)
+    # Known Message-IDs are recognised from their headers alone: only the new mail is fetched and read.
+    assert calls == ["<post2@example.org>"]
     store = Store.open(config.store.path)
     try:
         after = store.mailbox_position("INBOX")

@@ -44,6 +44,9 @@ class RecordingSink:
         self.unfetched.append(uid)
         self.pos = (uidvalidity, uid)
 
+    async def known(self, message_ids: list[str]) -> set[str]:
+        return set()
+
     async def synced(self, mailbox_name: str, uidvalidity: int, last_uid: int) -> None:
         self.syncs += 1
         self.pos = (uidvalidity, last_uid)
