@@ -7,9 +7,9 @@ import importlib
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import __version__
@@ -17,6 +17,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.store import Item, Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DESCRIPTION = """\
 listbot: an assistant for a working group's mailing list. It reads the list's posts, finds the
@@ -232,6 +233,17 @@ def _flags(item: dict[str, Any]) -> str:
     return f"  [{'; '.join(flags)}]" if flags else ""
 
 
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def cmd_import(args: argparse.Namespace, config: Config) -> int:
     from bot import importer
     from bot.ingest import ingest_post, record_failure
@@ -244,41 +256,41 @@ def cmd_import(args: argparse.Namespace, config: Config) -> int:
         print(f"listbot: {exc}", file=sys.stderr)
         return 2
     store = _open_store(config)
-    new = known = bad = 0
+    counts = {"new": 0, "known": 0, "skipped": 0}
     progress = None
     if sys.stderr.isatty():
         from tqdm import tqdm
 
         progress = tqdm(total=importer.count(args.paths), unit="msg", file=sys.stderr)
+
+    def one(raw: importer.RawMail) -> str:
+        if raw.data is None:
+            _say(progress, f"{raw.source}: skipped: {raw.error}")
+            return "skipped"
+        now = datetime.now(UTC)
+        try:
+            msg = read_message(raw.data, received=now, max_body_bytes=config.bot.max_body_bytes)
+            result = ingest_post(store, msg, config=config, rules=rules, now=now, source=raw.source)
+        except Exception as exc:  # a bug, not the file's fault: report it, record it, go on
+            log.exception("%s: cannot be imported", raw.source)
+            _say(progress, f"{raw.source}: skipped: {type(exc).__name__}: {exc}")
+            record_failure(store, f"<failed:{raw.source}>", str(exc), now=now, date=now, source=raw.source)
+            return "skipped"
+        return "new" if result.new else "known"
+
     try:
-        for raw in importer.read_paths(args.paths):
-            if progress is not None:
-                progress.update(1)
-            if raw.data is None:
-                bad += 1
-                _say(progress, f"{raw.source}: skipped: {raw.error}")
-                continue
-            now = datetime.now(UTC)
-            try:
-                msg = read_message(raw.data, received=now, max_body_bytes=config.bot.max_body_bytes)
-                result = ingest_post(store, msg, config=config, rules=rules, now=now, source=raw.source)
-            except Exception as exc:
-                bad += 1
-                log.exception("%s: cannot be imported", raw.source)
-                _say(progress, f"{raw.source}: skipped: {type(exc).__name__}: {exc}")
-                try:
-                    record_failure(store, f"<failed:{raw.source}>", str(exc), now=now, date=now, source=raw.source)
-                except Exception:
-                    pass
-                continue
-            if result.new:
-                new += 1
-            else:
-                known += 1
+        # One transaction per batch: a commit per message would cost more than reading it.
+        for batch in _batches(importer.read_paths(args.paths), 200):
+            with store.transaction():
+                for raw in batch:
+                    counts[one(raw)] += 1
+                    if progress is not None:
+                        progress.update(1)
     finally:
         if progress is not None:
             progress.close()
         store.close()
+    new, known, bad = counts["new"], counts["known"], counts["skipped"]
     print(f"imported {new} new messages, {known} already known, {bad} skipped")
     return 0 if new or known or not bad else 1
 

@@ -233,6 +233,7 @@ _FORWARD = re.compile(
 _SIG = re.compile(r"^(-- ?|--)$")
 _LIST_FOOTER = re.compile(r"^_{20,}\s*$")
 _WROTE_TAIL = re.compile(r"\bwrote:\s*$", re.IGNORECASE)
+_MARKER_START = frozenset(">-_*B")
 
 
 def split_body(body: str) -> tuple[str, str, str, str]:
@@ -248,6 +249,13 @@ def split_body(body: str) -> tuple[str, str, str, str]:
     while i < n:
         line = lines[i].rstrip("\r")
         stripped = line.strip()
+        # Fast path: every marker below starts with one of these characters, or has a colon, or ends in "wrote".
+        if not stripped or (
+            stripped[0] not in _MARKER_START and ":" not in stripped and not stripped.endswith("wrote")
+        ):
+            new.append(line)
+            i += 1
+            continue
         if _FORWARD.match(line):
             in_forward = True
             if own_end is None:

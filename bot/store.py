@@ -186,7 +186,12 @@ def _m2(db: sqlite3.Connection) -> None:
 
 
 # Numbered migrations: append only; PRAGMA user_version is how many have run.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m1, _m2)
+def _m3(db: sqlite3.Connection) -> None:
+    """Index the day of an item: every stored item looks for its twin announced on the same day."""
+    _script(db, "CREATE INDEX items_day ON items(type, substr(start, 1, 10))")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m1, _m2, _m3)
 
 
 @dataclass(frozen=True)
@@ -1021,17 +1026,27 @@ class _Savepoint:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); the connection runs in autocommit otherwise."""
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); the connection runs in autocommit otherwise.
+
+    Inside another transaction it is a SAVEPOINT, so a batch (an import commits every few hundred
+    messages) can hold per-message transactions that each still roll back alone."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.nested = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.nested = self.db.in_transaction
+        self.db.execute("SAVEPOINT nested" if self.nested else "BEGIN IMMEDIATE")
         return self.db
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self.nested:
+            if exc_type:
+                self.db.execute("ROLLBACK TO nested")
+            self.db.execute("RELEASE nested")
+        else:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _message_row(row: sqlite3.Row) -> dict[str, Any]:
