@@ -125,8 +125,8 @@ async def test_421_then_451_then_250_is_delivered_once(tmp_path: Path, smtp_rece
 
 async def test_550_is_recorded_and_not_retried(tmp_path: Path, smtp_receiver: Receiver, astore: AsyncStore,
                                                caplog: pytest.LogCaptureFixture):
-    # A permanent refusal (550) marks the mail failed with the server's answer, logs it at ERROR, and is
-    # never tried again; the next mail still goes out over the same connection.
+    # A permanent refusal (550) marks the mail failed with the server's answer, logs it at ERROR, shows it in
+    # `listbot status`, and is never tried again; the next mail still goes out over the same connection.
     smtp_receiver.script = ["550 5.1.1 No such user here"]
     config = smtp_config(tmp_path, smtp_receiver.port)
     now = datetime.now(UTC)
@@ -147,6 +147,13 @@ async def test_550_is_recorded_and_not_retried(tmp_path: Path, smtp_receiver: Re
     assert smtp_receiver.connections == 1
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert errors and "<out1@example.org>" in errors[0].getMessage()
+    # ... and `listbot status` shows it.
+    from bot.app import status_lines
+
+    lines = await astore.run(status_lines, now=datetime.now(UTC))
+    assert "outbox: 0 queued, 1 sent, 1 failed" in lines
+    assert any(line.strip().startswith("failed mail to r001@example.org <out1@example.org>") and "550" in line
+               for line in lines)
 
 
 async def test_retries_stop_at_give_up(tmp_path: Path, smtp_receiver: Receiver, astore: AsyncStore):
