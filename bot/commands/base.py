@@ -6,7 +6,7 @@ import difflib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -159,12 +159,13 @@ class Show:
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
+        self.is_utc = tz.key in ("UTC", "Etc/UTC")
 
     def at(self, when: datetime) -> str:
-        local = when.astimezone(self.tz)
-        utc = when.astimezone(ZoneInfo("UTC"))
-        if self.tz.key == "UTC":
+        utc = when.astimezone(UTC)
+        if self.is_utc:
             return f"{utc:%a %d %b %Y %H:%M} UTC"
+        local = utc.astimezone(self.tz)
         same_day = local.date() == utc.date()
         utc_text = f"{utc:%H:%M}" if same_day else f"{utc:%a %d %b %H:%M}"
         # The zone's name is said once per reply (see the templates); lines stay under 78 characters.
