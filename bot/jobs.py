@@ -116,7 +116,8 @@ def reminder_tick(store: Store, *, config: Config, now: datetime) -> int:
 
 
 def _queue_reminders(store: Store, *, config: Config, now: datetime) -> int:
-    items = store.reminder_candidates(now, rem.HORIZON)
+    every = {*config.reminders.deadline_offsets, *config.reminders.meeting_offsets, *store.reminder_offsets()}
+    items = store.reminder_candidates(now, min(rem.reach(every), rem.HORIZON))
     ids = [i.id for i in items]
     subs = store.item_subscriptions(ids)
     notes = store.notes_between(None, now + timedelta(seconds=1))

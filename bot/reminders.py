@@ -205,28 +205,53 @@ def _defaults(item: Item, config: Config) -> tuple[str, ...]:
     return config.reminders.deadline_offsets if item.type == "deadline" else config.reminders.meeting_offsets
 
 
-def _recipients(
-    item: Item, subscriptions: list[dict[str, Any]], members: dict[str, dict[str, Any]], config: Config
-) -> list[tuple[str, bool, tuple[str, ...], ZoneInfo]]:
-    """(recipient, to_list, offsets, zone) for one item."""
-    out: list[tuple[str, bool, tuple[str, ...], ZoneInfo]] = []
-    if config.reminders.to_list and not item.uncertain:
-        out.append((config.list.address, True, _defaults(item, config), config.tz))
-    wanted: dict[str, list[str]] = {}
-    for sub in subscriptions:
-        if sub["item_id"] is not None and sub["item_id"] != item.id:
-            continue
-        address = str(sub["address"]).lower()
-        offsets = sub["offsets"] or list(_defaults(item, config))
-        wanted.setdefault(address, [])
-        wanted[address].extend(o for o in offsets if o not in wanted[address])
-    for address, offsets in wanted.items():
-        info = members.get(address)
-        if info and info.get("stopped"):
-            continue
-        tz = zone(info.get("timezone") if info else None, config.list.timezone)
-        out.append((address, False, tuple(offsets), tz))
-    return out
+class _Audiences:
+    """Who is reminded of an item, with which offsets, in which zone: resolved once per tick."""
+
+    def __init__(self, subscriptions: list[dict[str, Any]], members: dict[str, dict[str, Any]], config: Config) -> None:
+        self.config = config
+        self.defaults = {"deadline": config.reminders.deadline_offsets, "meeting": config.reminders.meeting_offsets}
+        self.zones: dict[str, ZoneInfo] = {}
+        self.general: dict[str, list[tuple[str, ...] | None]] = {}
+        self.by_item: dict[int, dict[str, list[tuple[str, ...] | None]]] = {}
+        self._merged: dict[tuple[tuple[tuple[str, ...] | None, ...], str], tuple[str, ...]] = {}
+        for sub in subscriptions:
+            address = str(sub["address"]).lower()
+            info = members.get(address)
+            if info and info.get("stopped"):
+                continue
+            if address not in self.zones:
+                self.zones[address] = zone(info.get("timezone") if info else None, config.list.timezone)
+            spec = tuple(sub["offsets"]) if sub["offsets"] else None
+            target = self.general if sub["item_id"] is None else self.by_item.setdefault(sub["item_id"], {})
+            target.setdefault(address, []).append(spec)
+
+    def _offsets(self, specs: tuple[tuple[str, ...] | None, ...], type: str) -> tuple[str, ...]:
+        key = (specs, type)
+        found = self._merged.get(key)
+        if found is None:
+            merged: list[str] = []
+            for spec in specs:
+                for offset in spec if spec is not None else self.defaults[type]:
+                    if offset not in merged:
+                        merged.append(offset)
+            found = self._merged[key] = tuple(merged)
+        return found
+
+    def of(self, item: Item) -> list[tuple[str, bool, tuple[str, ...], ZoneInfo]]:
+        """(recipient, to_list, offsets, zone) for one item."""
+        config = self.config
+        out: list[tuple[str, bool, tuple[str, ...], ZoneInfo]] = []
+        if config.reminders.to_list and not item.uncertain:
+            out.append((config.list.address, True, self.defaults[item.type], config.tz))
+        own = self.by_item.get(item.id, {})
+        for address, specs in own.items():
+            out.append((address, False, self._offsets(tuple(specs + self.general.get(address, [])), item.type),
+                        self.zones[address]))
+        for address, specs in self.general.items():
+            if address not in own:
+                out.append((address, False, self._offsets(tuple(specs), item.type), self.zones[address]))
+        return out
 
 
 def due(
@@ -251,13 +276,7 @@ def due(
     outbox's business (its idempotency key); `late` marks a slot sent well after its time."""
     at = _deadline_time(config)
     late_after = max(LATE_AFTER, timedelta(seconds=2 * config.reminders.tick_seconds))
-    by_item: dict[int, list[dict[str, Any]]] = {}
-    general: list[dict[str, Any]] = []
-    for sub in subscriptions:
-        if sub["item_id"] is None:
-            general.append(sub)
-        else:
-            by_item.setdefault(sub["item_id"], []).append(sub)
+    audiences = _Audiences(subscriptions, members, config)
     # No slot can have come for an item further ahead than the longest offset (plus two days: day offsets
     # go out at a local time on an earlier day): most items are skipped without looking at recipients.
     every = [*config.reminders.deadline_offsets, *config.reminders.meeting_offsets]
@@ -269,7 +288,7 @@ def due(
         if item.status != "active" or until <= now or until - widest > now:
             continue
         known_since = dates_set.get(item.id, item.created_utc)
-        for recipient, to_list, offsets, tz in _recipients(item, by_item.get(item.id, []) + general, members, config):
+        for recipient, to_list, offsets, tz in audiences.of(item):
             if until - _reach(offsets) > now:
                 continue
             came = [(o, f) for o, f in slots(item, offsets, tz=tz, at=at) if known_since <= f <= now]
@@ -303,6 +322,11 @@ def _reach(offsets: tuple[str, ...]) -> timedelta:
         except ValueError:
             continue
     return longest + timedelta(days=2)
+
+
+def reach(offsets: set[str] | tuple[str, ...]) -> timedelta:
+    """How far ahead of now an item can be and still have a reminder due (for the candidate query)."""
+    return _reach(tuple(sorted(offsets)))
 
 
 def due_notes(notes: list[dict[str, Any]], members: dict[str, dict[str, Any]], *, config: Config, now: datetime) -> list[Reminder]:
@@ -350,10 +374,11 @@ def missed(
 ) -> list[Reminder]:
     """For items that are over now: each recipient's last slot (if it was never queued, it was missed)."""
     at = _deadline_time(config)
+    audiences = _Audiences(subscriptions, members, config)
     out = []
     for item in items:
         known_since = dates_set.get(item.id, item.created_utc)
-        for recipient, to_list, offsets, tz in _recipients(item, subscriptions, members, config):
+        for recipient, to_list, offsets, tz in audiences.of(item):
             came = [(o, f) for o, f in slots(item, offsets, tz=tz, at=at) if known_since <= f]
             if came:
                 offset, fire = came[-1]
@@ -378,12 +403,13 @@ def between(
 ) -> list[Reminder]:
     """Every reminder scheduled in [start, end), as things stand (the preview): sorted by time."""
     at = _deadline_time(config)
+    audiences = _Audiences(subscriptions, members, config)
     out = []
     for item in items:
         if item.status != "active":
             continue
         known_since = dates_set.get(item.id, item.created_utc)
-        for recipient, to_list, offsets, tz in _recipients(item, subscriptions, members, config):
+        for recipient, to_list, offsets, tz in audiences.of(item):
             for offset, fire in slots(item, offsets, tz=tz, at=at):
                 if start <= fire < end and fire >= known_since:
                     out.append(

@@ -877,6 +877,16 @@ class Store:
         )
         return [_item(r) for r in rows]
 
+    def reminder_offsets(self) -> set[str]:
+        """Every offset that an active `remind me` row asks for (how far ahead the tick must look)."""
+        out: set[str] = set()
+        for (text,) in self.db.execute("SELECT DISTINCT offsets FROM reminders WHERE status = 'active' AND offsets IS NOT NULL"):
+            try:
+                out.update(str(o) for o in json.loads(text))
+            except (ValueError, TypeError):
+                continue
+        return out
+
     def items_passed_between(self, since: datetime, until: datetime) -> list[Item]:
         """Active items that began or ended in [since, until): reminders still missing for them are useless now."""
         rows = self.db.execute(
