@@ -377,8 +377,10 @@ def queue_list_digest(store: Store, *, config: Config, now: datetime, grace: tim
     if store.get_value(LAST_LIST_DIGEST + ":slot") == to_utc_text(slot) or store.has_outgoing(key):
         return "known"
     if now - slot > grace:
+        first_run = store.get_value(LAST_LIST_DIGEST + ":slot") is None
         store.set_value(LAST_LIST_DIGEST + ":slot", to_utc_text(slot))
-        log.warning("list digest for %s skipped: listbot was not running then (next one replaces it)", slot.isoformat())
+        log.log(logging.INFO if first_run else logging.WARNING,
+                "list digest for %s skipped: listbot was not running then (next one replaces it)", slot.isoformat())
         return "missed"
     digest = list_digest(store, config=config, now=now, slot=slot)
     with store.transaction():

@@ -305,7 +305,9 @@ def due(
                     fire_at=fire,
                     tz=tz,
                     late=now - fire > late_after,
-                    passed_over=tuple(reminder_key(item, o, recipient) for o, _ in came[:-1]),
+                    passed_over=tuple(
+                        reminder_key(item, o, recipient) for o, f in came[:-1] if since is None or f >= since
+                    ),
                     why=_why(item, offset, to_list),
                 )
             )

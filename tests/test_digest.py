@@ -341,3 +341,21 @@ def test_html_digest_in_headless_chromium_runs_no_script(store: Store, config: C
     assert "<script" not in dom
     assert "{{" not in dom and "{%" not in dom and "&amp;lt;" not in dom
     assert "Interim call &lt;script&gt;" in dom
+
+
+def test_a_list_digest_missed_while_down_is_caught_up_within_grace_only(tmp_path: Path):
+    # Restarted 2 hours after the Monday slot: the digest goes out then, dated then; restarted 7 hours
+    # after it (beyond the 6-hour grace): none that week, and the next week's covers the reports since.
+    from bot.jobs import digest_job
+
+    config = make_config(tmp_path)
+    store = Store.open(config.store.path)
+    try:
+        season(store)
+        assert digest_job(store, config=config, now=T0 + timedelta(hours=2)) == "queued"
+        assert digest_job(store, config=config, now=T0 + timedelta(hours=3)) == "known"
+        assert [(k, t) for k, _, t, _ in outbox(store)] == [("digest:list:2026-03-02T07:00Z", T0 + timedelta(hours=2))]
+        assert digest_job(store, config=config, now=T0 + timedelta(days=7, hours=7)) == "missed"
+        assert len(outbox(store)) == 1
+    finally:
+        store.close()
