@@ -149,7 +149,11 @@ async def serve(
     rules = _load_rules()
     store = Store.open(config.resolve(config.store.path))
     astore = AsyncStore(store)
-    sender = Sender(config, astore, now_fn)
+    try:
+        sender = Sender(config, astore, now_fn)  # a missing SMTP password is a ConfigError here
+    except BaseException:
+        await asyncio.to_thread(astore.close)
+        raise
     scheduler = AsyncIOScheduler(timezone=config.tz)
     pipeline = Pipeline(
         astore, config=config, rules=rules, now_fn=now_fn, process=process or router.process, wake_sender=sender.wake
