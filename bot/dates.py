@@ -64,6 +64,7 @@ class Grammar:
     zone_re: re.Pattern[str]
     cues: dict[str, re.Pattern[str]]  # deadline, meeting, cancel, extension, history, hedge, decision, next_step, ...
     deadline_prep: re.Pattern[str]  # anchored at the end of the text before a date
+    weak_deadline_prep: re.Pattern[str]  # the same, but only with a deadline cue in the sentence
     not_deadline_prep: re.Pattern[str]
     moved_prep: re.Pattern[str]
     credential: re.Pattern[str]
@@ -150,7 +151,11 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     cues["meeting_cues"] = re.compile(
         r"(?<!\w)" + _alt(w["meeting_cues"]) + r"(?!\w)(?!\s{1,2}" + not_after + r"(?!\w))"
     )
-    words_between = r"(?:\s{1,2}[\w:'’.]{1,15}){0,4}"
+    # Between a deadline word and its date: fillers, weekday names, clock times and zones, nothing else.
+    filler = (
+        r"(?:" + _alt(w["deadline_fillers"] + list(weekdays)) + r"|\d{1,2}(?:[:.h]\d\d)?|[a-z]{1,3}[sd]?t|utc[+\-]\d{1,2})"
+    )
+    words_between = r"(?:[\s,(]{1,3}" + filler + r"(?!\w)\)?){0,5}"
     return Grammar(
         months={k.lower(): v for k, v in months.items()},
         weekdays={k.lower(): v for k, v in weekdays.items()},
@@ -172,13 +177,15 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         time_join=re.compile(time_join, re.IGNORECASE),
         zone_re=re.compile(zone_re),
         cues=cues,
-        deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + words_between + r"\s{0,2}$"),
+        deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + r"\s?:?" + words_between + r"[\s,]{0,3}$"),
+        weak_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["weak_deadline_preps"]) + words_between + r"[\s,]{0,3}$"),
         not_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["not_deadline_preps"]) + r"(?:\s{1,2}the)?\s{0,2}$"),
         moved_prep=re.compile(r"(?<!\w)" + _alt(w["extension_cues"]) + r"(?:\s{1,2}\w{1,10}){0,2}\s{0,2}$"),
         credential=re.compile(r"(?<!\w)(" + _alt(w["credential_words"]) + r")(\s{0,3}(?:is|:|=|-)?\s{0,3})([^\s,;)\]]+)", re.IGNORECASE),
         action=re.compile(
             r"(?:@(?P<at>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){0,3})"
-            r"|(?P<name>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){1,3}))"
+            r"|(?P<name>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){1,3})"
+            r"|(?:^|(?<=[:–—-])\s{0,2})(?P<one>[A-Z][a-z]{1,20}))"
             r"\s{1,2}(?:(?:will|to|shall|should)\s{1,2})(?:" + _alt(w["action_verbs"]) + r")(?!\w)"
         ),
     )

@@ -111,9 +111,11 @@ _HEADER_LINE = re.compile(
     re.IGNORECASE,
 )
 _WROTE = re.compile(r"(?:wrote|a écrit|escribió|schrieb)\s?:\s*$", re.IGNORECASE)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“#¿¡(])|(?<=[.!?][)\"”])\s+|\s+\|\s+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“#¿¡(])|(?<=[.!?][)\"”])\s+")
 _CLAUSE = re.compile(r";|\s(?:but|however|instead|pero|mais)\s", re.IGNORECASE)
 _SUBJECT_TAGS = re.compile(r"^(?:\s*(?:\[[^\]]{0,60}\]|(?:re|fwd?|aw|tr|sv)\s*:))+\s*", re.IGNORECASE)
+_SLOT = re.compile(r"^(?:[-*•·–]\s+)?\(?\d{1,2}(?:[:h.]\d\d)?\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}")
+_CONF_URL = re.compile(r"zoom\.|webex\.|meet\.|teams\.|jitsi|bigbluebutton|gotomeeting|whereby\.", re.IGNORECASE)
 _LINK_PARAM = re.compile(r"([?&](?:pwd|password|passcode|pin|pass)=)[^&#\s]+", re.IGNORECASE)
 
 
@@ -230,7 +232,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             units.append(_Unit(" | ".join(c for c in cells if c), len(titles) - 1, context, None, False, tuple(urls)))
             prev_raw = s
             continue
-        if _BULLET.match(s) and not only_date:
+        if (_BULLET.match(s) or _SLOT.match(s)) and not only_date:
             flush()
             heading_fresh = False
             if date_heading:
@@ -263,7 +265,12 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             units[-1].label = label.rstrip(":")
             prev_raw = s
             continue
-        joinable = cur and cur_kind in ("plain", "bullet") and not re.search(r"[.!?]$", prev_raw.rstrip(")\"”*"))
+        joinable = (
+            cur
+            and cur_kind in ("plain", "bullet")
+            and not re.search(r"[.!?]$", prev_raw.rstrip(")\"”*"))
+            and not (len(prev_raw) < 30 and prev_raw.endswith(","))  # "Dear all," is a line of its own
+        )
         if not joinable:
             flush()
             cur_kind = "plain"
@@ -353,16 +360,25 @@ def _short(text: str, limit: int) -> str:
     return cut + "…"
 
 
+_DANGLING = re.compile(
+    r"(?:\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|or|between|le|el|del|de|du|au|à|a|las|hasta))+\s*$",
+    re.IGNORECASE,
+)
+
+
 def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: str) -> str:
+    """What an item is: its label, else its sentence without the date, the times and the words that led to them."""
     if unit.label:
         return unit.label
     parts = []
     pos = 0
     for a, b in sorted(spans):
-        parts.append(sentence[pos:a])
-        pos = max(pos, b)
+        if a < pos:
+            continue
+        parts.append(_DANGLING.sub("", sentence[pos:a]))
+        pos = b
     parts.append(sentence[pos:])
-    text = " ".join(parts)
+    text = " ".join(p.strip(" ,;") for p in parts if p.strip(" ,;"))
     text = re.sub(r"^(?:[-*•·–▪◦+]|\d{1,2}[.)]|[a-z][.)])\s+", "", text.strip())
     text = re.sub(r"\(\s*[,;:]?\s*\)", " ", text)
     text = re.sub(r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|,)(?=\s*(?:[,.;:)]|$))", " ", text)
@@ -374,7 +390,7 @@ def _who(sentence: str, g: Grammar) -> str | None:
     m = g.action.search(sentence)
     if not m:
         return None
-    return (m["at"] or m["name"]).strip()
+    return (m["at"] or m["name"] or m["one"]).strip()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -391,6 +407,8 @@ class _State:
     timed_days: set[str] = field(default_factory=set)
     explain: list[str] = field(default_factory=list)
     subject_clean: str = ""
+    conf_url: str | None = None  # the post's one video-conference link, if it has exactly one
+    slot_day: date | None = None  # the day of the meeting just read: agenda lines below it are its slots
 
 
 def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Extraction:
@@ -417,11 +435,18 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
             st.explain.append(f"rule {rule.name} hit (score {score:g} >= {rule.threshold:g}): {rule.description}")
     st.explain.append(f"kind: {kind}" + (f" (first hit: {hits[0]})" if hits else " (no rule hit)"))
     units, titles = _units(msg.text, g)
+    conf = {u for unit in units for u in unit.urls if _CONF_URL.search(u)}
+    st.conf_url = conf.pop() if len(conf) == 1 else None
     index = 0
     for unit in units:
         dates = find_dates(unit.text, g, unit.low)[:MAX_DATES]
         if not dates:
+            if st.slot_day is not None and _SLOT.match(unit.text):
+                _slot(st, unit, st.slot_day)
+            elif not unit.title:
+                st.slot_day = None
             continue
+        st.slot_day = None
         sentences = _sentences(unit.text)
         for i, raw in enumerate(dates):
             lo, hi = next(((a, b) for a, b in sentences if a <= raw.start < b), (0, len(unit.text)))
@@ -457,13 +482,16 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         return
     before = low[max(prev_end, raw.start - 60) : raw.start]
     strong = g.deadline_prep.search(before) is not None
+    if not strong and g.weak_deadline_prep.search(before):
+        strong = g.cues["deadline_cues"].search(sentence_low) is not None
     not_deadline = g.not_deadline_prep.search(before) is not None
     cues = [c for c in _cues(seg, g) if _distance(c, rs, re_) <= CUE_REACH]
     cues.sort(key=lambda c: (_distance(c, rs, re_), c.kind != "deadline"))
     ctx = " ".join(x for x in (unit.context, unit.label) if x)
     ctx_cues = _cues(lower(ctx), g) if ctx else []
     if strong:
-        what_kind, why = "deadline", f"'{g.deadline_prep.search(before).group(0).strip()}' before it"  # type: ignore[union-attr]
+        prep = g.deadline_prep.search(before) or g.weak_deadline_prep.search(before)
+        what_kind, why = "deadline", f"'{prep.group(0).strip() if prep else ''}' before it"
     elif unit.group is not None and ctx_cues:
         # A list under a date heading, introduced as "The following deadlines were set:": the intro says what they are.
         what_kind, why = ctx_cues[-1].kind, f"listed under '{_short(ctx, 60)}'"
@@ -525,11 +553,14 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if st.kind == "meeting_report" and (past_day or unit.title):
         st.explain.append(f"{quote}: not taken: the meeting this report is about (or history)")
         return
-    start, end, conflict = _when(st, text, raw, res, lo, hi, prev_end, next_start)
+    start, end, conflict, tspan = _when(st, text, raw, res, lo, hi, prev_end, next_start)
     conflict = res.conflict or conflict
-    what = _what(sentence, [(raw.start - lo, raw.end - lo)], unit, st.subject_clean)
-    where = next((u for u in unit.urls if re.search(r"zoom|webex|meet|teams|jitsi|bigbluebutton|gotomeeting", u, re.I)), None)
+    spans = [(raw.start - lo, raw.end - lo)] + ([(tspan[0] - lo, tspan[1] - lo)] if tspan else [])
+    what = _what(sentence, spans, unit, st.subject_clean)
+    where = next((u for u in unit.urls if _CONF_URL.search(u)), None)
     where = where or (unit.urls[0] if len(unit.urls) == 1 else None)
+    if where is None and st.conf_url and len(start) > 10 and res.last is None:
+        where = st.conf_url  # a timed call, and the post has one video-conference link: that is where
     past = (datetime.fromisoformat(start) < st.msg.date) if len(start) > 10 else res.first < st.ref
     meeting = Meeting(start=start, end=end, what=_mask(what, g), where=_LINK_PARAM.sub(r"\1****", where) if where else None,
                       approx=False, conflict=conflict, past=past, text=text_out)
@@ -545,7 +576,34 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if len(start) > 10:
         st.timed_days.add(res.first.isoformat())
     st.meetings.append(meeting)
+    if res.last is None:
+        st.slot_day = res.first
     st.explain.append(f"{quote}: meeting {start}{' - ' + end if end else ''} ({why})" + (f"; CONFLICT: {conflict}" if conflict else ""))
+
+
+def _slot(st: _State, unit: _Unit, day: date) -> None:
+    """An agenda line '09:00-09:30 UTC Welcome' under a dated meeting: one meeting for that slot."""
+    g = st.rules.grammar
+    times = find_times(unit.text, g, 0, min(len(unit.text), 40))
+    if not times or times[0].start > 3 or times[0].h2 is None or times[0].m2 is None:
+        return
+    span = times[0]
+    found = find_zone(unit.text, g, span.end, limit=12)
+    if found is None:
+        return
+    tz, conflict = zone_offset(found[1], day, span.h1, span.m1)
+    start = datetime.combine(day, time(span.h1, span.m1), tzinfo=tz)
+    end = datetime.combine(day, time(span.h2, span.m2), tzinfo=tz)
+    if end <= start:
+        end += timedelta(days=1)
+    what = _short(unit.text[span.end + found[1].end() :], WHAT_LEN) or st.subject_clean
+    meeting = Meeting(start.isoformat(), end.isoformat(), _mask(what, g), st.conf_url, False, conflict,
+                      start < st.msg.date, _mask(_short(unit.text, TEXT_LEN), g))
+    if any(len(m.start) > 10 and _same_meeting(m, meeting) for m in st.meetings):
+        return
+    st.meetings.append(meeting)
+    st.timed_days.add(day.isoformat())
+    st.explain.append(f"'{_short(unit.text, 40)}': meeting {meeting.start} (an agenda slot of the meeting on {day})")
 
 
 def _merge_deadline(old: Deadline, new: Deadline) -> Deadline:
@@ -571,8 +629,8 @@ def _clause(seg: str, rs: int, re_: int) -> tuple[int, int]:
 
 
 def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, prev_end: int, next_start: int
-          ) -> tuple[str, str | None, str | None]:
-    """(start, end, zone conflict) of a meeting: with time and UTC offset when a time and a zone are written."""
+          ) -> tuple[str, str | None, str | None, tuple[int, int] | None]:
+    """(start, end, zone conflict, span of time and zone) of a meeting: with time and offset when both are written."""
     g = st.rules.grammar
     first, last = res.first, res.last
     times = find_times(text, g, max(lo, prev_end), min(hi, next_start))
@@ -581,12 +639,13 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
     span: TimeSpan | None = after[0] if after else (before[-1] if before else None)
     date_end = last.isoformat() if last else None
     if span is None:
-        return first.isoformat(), date_end, None
+        return first.isoformat(), date_end, None, None
     found = find_zone(text, g, span.end)
     if found is None:
         st.explain.append(f"'{raw.text.strip()}': a time without a zone: the day only")
-        return first.isoformat(), date_end, None
+        return first.isoformat(), date_end, None, (span.start, span.end)
     _, zm = found
+    zone_end = span.end + zm.end()
     tz, conflict = zone_offset(zm, first, span.h1, span.m1)
     start = datetime.combine(first, time(span.h1, span.m1), tzinfo=tz)
     end: datetime | None = None
@@ -595,7 +654,7 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
         end = datetime.combine(end_day, time(span.h2, span.m2), tzinfo=tz)
         if end <= start:
             end += timedelta(days=1)  # a slot ending after midnight
-    return start.isoformat(), end.isoformat() if end else date_end, conflict
+    return start.isoformat(), end.isoformat() if end else date_end, conflict, (span.start, zone_end)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -630,7 +689,7 @@ def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionIte
                 if res is not None:
                     due = res.first.isoformat()
                     break
-            who = (m["at"] or m["name"]).strip() if m else None
+            who = (m["at"] or m["name"] or m["one"]).strip() if m else None
             what = sentence[m.end() - len(m.group(0).split()[-1]) :] if m else sentence[explicit.end() :]  # type: ignore[union-attr]
             items.append(ActionItem(who, _mask(_short(what, WHAT_LEN), g), due, text))
     return tuple(items)

@@ -88,6 +88,19 @@ def test_agenda_slots_are_one_meeting_each():
     ]
 
 
+def test_agenda_lines_under_a_dated_meeting_are_slots():
+    # Timed agenda lines below a dated session are one meeting each, on that day.
+    ex = post(
+        "Agenda for the session on Tuesday, 17 February 2026\n\n"
+        "09:00-09:30 UTC  Welcome\n09:30-10:30 UTC  Draft status\n10:30-11:00 UTC  AOB\n",
+        date="Mon, 09 Feb 2026 10:00:00 +0000",
+        subject="Agenda for the session",
+    )
+    assert [(m.start[11:16], m.end[11:16] if m.end else None, m.what) for m in ex.meetings] == [
+        ("09:00", "09:30", "Welcome"), ("09:30", "10:30", "Draft status"), ("10:30", "11:00", "AOB")
+    ]
+
+
 def test_cancelled_meeting_is_dropped():
     # A cancelled call is not a meeting; the replacement date is.
     ex = post(
