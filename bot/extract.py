@@ -585,15 +585,16 @@ def _slot(st: _State, unit: _Unit, day: date) -> None:
     """An agenda line '09:00-09:30 UTC Welcome' under a dated meeting: one meeting for that slot."""
     g = st.rules.grammar
     times = find_times(unit.text, g, 0, min(len(unit.text), 40))
-    if not times or times[0].start > 3 or times[0].h2 is None or times[0].m2 is None:
+    if not times or times[0].start > 3:
         return
     span = times[0]
+    h2, m2 = span.h2, span.m2
     found = find_zone(unit.text, g, span.end, limit=12)
-    if found is None:
+    if found is None or h2 is None or m2 is None:
         return
     tz, conflict = zone_offset(found[1], day, span.h1, span.m1)
     start = datetime.combine(day, time(span.h1, span.m1), tzinfo=tz)
-    end = datetime.combine(day, time(span.h2, span.m2), tzinfo=tz)
+    end = datetime.combine(day, time(h2, m2), tzinfo=tz)
     if end <= start:
         end += timedelta(days=1)
     what = _short(unit.text[span.end + found[1].end() :], WHAT_LEN) or st.subject_clean
