@@ -66,14 +66,10 @@ def decode_header(value: object) -> str:
     """An RFC 2047 header as text, unfolded; undecodable parts replaced, never an exception."""
     if value is None:
         return ""
-    if isinstance(value, email.header.Header):
-        try:
-            return str(value)
-        except Exception:
-            value = value.encode()
-    text = str(value)
+    text = ""
     try:
-        parts = email.header.decode_header(text)
+        # A Header object is what the parser makes of raw 8-bit bytes (often unannounced UTF-8).
+        parts = email.header.decode_header(value if isinstance(value, email.header.Header) else str(value))
         out = []
         for chunk, charset in parts:
             if isinstance(chunk, bytes):
@@ -83,20 +79,22 @@ def decode_header(value: object) -> str:
         # decode_header drops the spaces between encoded and plain words; it keeps them in plain chunks
         text = "".join(out) if len(parts) > 1 else out[0] if out else ""
     except Exception:
-        pass
+        text = str(value)
     text = re.sub(r"[\r\n]+[ \t]*", " ", text)
     return text.replace("\x00", "").strip()
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:
-    for cs in (charset, "utf-8"):
-        if not cs or cs.lower() in ("unknown-8bit", "x-unknown"):
-            continue
+    """Bytes in a declared charset (bad bytes replaced); undeclared or unknown: UTF-8 if valid, else Latin-1."""
+    if charset and charset.lower() not in ("unknown-8bit", "x-unknown"):
         try:
-            return data.decode(cs, errors="replace")
+            return data.decode(charset, errors="replace")
         except LookupError:
-            continue
-    return data.decode("latin-1", errors="replace")
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _addresses(values: list[str]) -> tuple[str, ...]:

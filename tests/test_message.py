@@ -140,3 +140,11 @@ def test_nested_base64_body_is_found():
     # The text/plain part inside nested multiparts with base64 encoding is decoded.
     m = read_message(nested_base64(), received=RECEIVED)
     assert "Deadline: 12 March 2026" in m.text
+
+
+def test_raw_8bit_headers_and_bodies():
+    # Unannounced UTF-8 in a header is read as UTF-8; undeclared Latin-1 bytes fall back to Latin-1.
+    raw = "From: Zoé <z@example.org>\r\nSubject: Appel à contributions\r\n\r\nbody".encode()
+    assert read_message(raw, received=RECEIVED).subject == "Appel à contributions"
+    raw = b"From: z@example.org\r\nSubject: caf\xe9 cr\xe8me\r\n\r\nbody"
+    assert read_message(raw, received=RECEIVED).subject == "café crème"
