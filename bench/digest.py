@@ -24,11 +24,11 @@ import jinja2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import digest as digest_mod  # noqa: E402
-from bot.config import from_dict  # noqa: E402
-from bot.jobs import queue_personal_digests  # noqa: E402
-from bot.paths import data_dir  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot import digest as digest_mod
+from bot.config import from_dict
+from bot.jobs import queue_personal_digests
+from bot.paths import data_dir
+from bot.store import Store
 
 MONDAY = datetime(2026, 6, 1, tzinfo=UTC)
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "Africa/Nairobi")

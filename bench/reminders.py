@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import reminders as rem  # noqa: E402
-from bot.config import from_dict  # noqa: E402
-from bot.jobs import reminder_tick  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot import reminders as rem
+from bot.config import from_dict
+from bot.jobs import reminder_tick
+from bot.store import Store
 
 NOW = datetime(2026, 6, 3, 6, 0, tzinfo=UTC)  # a Wednesday: no digest slot near
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "Africa/Nairobi", "UTC", "Asia/Tokyo",
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--members", type=int, default=5_000)
-    parser.add_argument("--ticks", type=int, default=30)
+    parser.add_argument("--ticks", type=int, default=60)
     args = parser.parse_args(argv)
     rng = random.Random(5)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             reminder_tick(store, config=config, now=NOW + timedelta(minutes=k))
             steady.append((time.perf_counter() - t) * 1000)
 
+        # The pure computation as the tick does it: candidates as far ahead as the longest offset,
+        # and (worst case) without the previous tick's time, so every slot that ever came is built.
         now = NOW + timedelta(minutes=args.ticks)
-        items = store.reminder_candidates(now, rem.HORIZON)
+        every = {*config.reminders.deadline_offsets, *config.reminders.meeting_offsets, *store.reminder_offsets()}
+        items = store.reminder_candidates(now, min(rem.reach(every), rem.HORIZON))
         ids = [i.id for i in items]
         subs = store.item_subscriptions(ids)
         members = store.members_info(s["address"] for s in subs)
@@ -102,9 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         busy = (time.perf_counter() - t) * 1000
         store.close()
     print(f"candidates per tick: {len(items)} items, {len(subs)} reminder rows, {len(found)} slots come")
-    print(f"steady tick (nothing new):  median {statistics.median(steady):.1f} ms, max {max(steady):.1f} ms "
-          f"over {len(steady)} ticks  (target < 200 ms)")
-    print(f"pure due() alone:           median {statistics.median(pure):.1f} ms")
+    steady.sort()
+    p95 = steady[min(len(steady) - 1, int(len(steady) * 0.95))]
+    print(f"steady tick (nothing new):  median {statistics.median(steady):.1f} ms, p95 {p95:.1f} ms, "
+          f"max {steady[-1]:.1f} ms over {len(steady)} ticks  (target < 200 ms)")
+    print(f"pure due(), every slot that came (no since): median {statistics.median(pure):.1f} ms")
     print(f"tick queueing {batch} new mails: {busy:.0f} ms")
     return 0 if statistics.median(steady) < 200 else 1
 

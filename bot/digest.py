@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -208,6 +209,7 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", b"\r\n")
 
 
+@lru_cache(maxsize=8)  # the same calendar goes to every member of a zone: encoded once
 def _b64(data: bytes) -> bytes:
     return b"\r\n".join(base64.encodebytes(data).splitlines()) + b"\r\n"
 
