@@ -32,6 +32,11 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "NZST": (720, "Pacific/Auckland", False), "NZDT": (780, "Pacific/Auckland", True),
     "JST": (540, None, None), "KST": (540, None, None), "SGT": (480, None, None), "HKT": (480, None, None),
     "IST": (330, None, None),
+    "UK time": (0, "Europe/London", None), "London time": (0, "Europe/London", None),
+    "Paris time": (0, "Europe/Paris", None), "heure de Paris": (0, "Europe/Paris", None),
+    "Brussels time": (0, "Europe/Brussels", None), "Geneva time": (0, "Europe/Zurich", None),
+    "Berlin time": (0, "Europe/Berlin", None), "New York time": (0, "America/New_York", None),
+    "hora de Madrid": (0, "Europe/Madrid", None), "hora de México": (0, "America/Mexico_City", None),
 }
 _DASH = r"(?:-|–|—|‐)"
 
@@ -130,7 +135,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     range_join = r"^(?:\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2}" + _alt(w["range_words"]) + r"\s{1,2})$"
     hour = r"(?:[01]?\d|2[0-3])"
     time_re = (
-        r"(?<![\w:.,/])(?:(?P<h>" + hour + r")(?:(?P<sep>[:h.])(?P<mi>[0-5]\d))?(?:\s?(?P<ap>[ap])\.?\s?m\.?(?!\w))?"
+        r"(?<![\w:.,/])(?:(?P<h>" + hour + r")(?:(?P<sep>[:h.])(?P<mi>[0-5]\d)|(?P<hsuf>h)(?!\w))?(?:\s?(?P<ap>[ap])\.?\s?m\.?(?!\w))?"
         r"|(?P<hh>[01]\d|2[0-3])(?P<mm>[0-5]\d)(?=\s?(?:UTC|GMT|Z)\b)|(?P<word>noon|midnight|midday))(?![\d:])"
     )
     time_join = r"\s{0,2}(?:" + _DASH + r"|to|until|till|and|à|a|bis)\s{0,2}"
@@ -142,7 +147,8 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     cues = {
         key: _phrases(w[key])
         for key in (
-            "deadline_cues", "meeting_cues", "cancel_cues", "extension_cues", "history_cues", "hedges",
+            "deadline_cues", "meeting_cues", "cancel_cues", "extension_cues", "history_cues", "hedges", "start_cues",
+            "publication_cues",
             "decision_cues", "next_step_cues",
         )
     }
@@ -213,6 +219,7 @@ class RawDate:
 
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "–—‐’‘“”«»¿¡…•·|"})
 _ISO_HINT = re.compile(r"(?:19|20)\d\d-\d")
+_NUMERIC = re.compile(r"(?<![\w/.:-])(?P<a>[0-3]?\d)([/.])(?P<b>[0-3]?\d)\2(?P<y>(?:19|20)\d\d)(?![\w/:-]|\.\d)")
 
 
 def _tokens(low: str) -> set[str]:
@@ -239,9 +246,18 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
     relative = not words.isdisjoint(g.relative_tokens)
     iso = "-" in text and _ISO_HINT.search(text) is not None
     has_month = not words.isdisjoint(g.month_tokens)
-    if not (has_month or relative or iso):
+    numeric = ("/" in text or "." in text) and _NUMERIC.search(text) is not None
+    if not (has_month or relative or iso or numeric):
         return []
     months = [(a.start(), a.end()) for a in g.prefilter.finditer(text)] if has_month else []
+    if numeric:
+        for m in _NUMERIC.finditer(text):
+            a, b, y = int(m["a"]), int(m["b"]), int(m["y"])
+            # 05/03/2021 could be 5 March or May 3: only an order that a day over 12 proves is taken.
+            if 12 < a <= 31 and 1 <= b <= 12:
+                found.append(RawDate(m.start(), m.end(), m.group(0), "date", y, b, a))
+            elif 12 < b <= 31 and 1 <= a <= 12:
+                found.append(RawDate(m.start(), m.end(), m.group(0), "date", y, a, b))
     if iso:
         for m in g.iso.finditer(text):
             found.append(RawDate(m.start(), m.end(), orig[m.start() : m.end()], "date", int(m["y"]), int(m["m"]), int(m["d"])))
@@ -461,7 +477,7 @@ def _clock(m: re.Match[str]) -> tuple[int, int, str | None, bool] | None:
     h = int(m["h"])
     mi = int(m["mi"]) if m["mi"] else 0
     ap = m["ap"].lower() if m["ap"] else None
-    explicit = bool(m["ap"]) or m["sep"] in (":", "h")
+    explicit = bool(m["ap"]) or m["sep"] in (":", "h") or bool(m["hsuf"])
     if m["sep"] == "." and not ap:
         explicit = False
     if ap and not 1 <= h <= 12:

@@ -381,6 +381,9 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
     text = " ".join(p.strip(" ,;") for p in parts if p.strip(" ,;"))
     text = re.sub(r"^(?:[-*•·–▪◦+]|\d{1,2}[.)]|[a-z][.)])\s+", "", text.strip())
     text = re.sub(r"\(\s*[,;:]?\s*\)", " ", text)
+    if text.count("(") != text.count(")"):  # a bracket left open or closed by the cut-out date or time
+        text = re.sub(r"\s*\(\s*$|^\s*\)|\s\)\s|\s\($", " ", text)
+        text = re.sub(r"(?<=\S)\s\)(?=\s|$)|(?<=\s)\((?=\s|$)", "", text)
     text = re.sub(r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|,)(?=\s*(?:[,.;:)]|$))", " ", text)
     text = _short(text, WHAT_LEN)
     return text or fallback
@@ -516,6 +519,15 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         if not_deadline and not strong:
             st.explain.append(f"{quote}: not taken: it starts or bounds something ('{before.strip()[-20:]}')")
             return
+        opens = g.cues["start_cues"].search(clause)
+        if opens and not strong:
+            st.explain.append(f"{quote}: not taken: something opens that day ('{opens.group(0)}'), nothing is due")
+            return
+        if past_day and not strong and g.cues["publication_cues"].search(clause):
+            only = [c for c in cues if c.kind == "deadline"]
+            if all(g.cues["publication_cues"].fullmatch(c.word) for c in only):
+                st.explain.append(f"{quote}: not taken: a publication on the day of the post is the post itself")
+                return
         if res.approx and g.cues["hedges"].search(sentence_low):
             st.explain.append(f"{quote}: not taken: a fuzzy date in a forecast ('{g.cues['hedges'].search(sentence_low).group(0)}')")  # type: ignore[union-attr]
             return

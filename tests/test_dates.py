@@ -88,6 +88,13 @@ def test_two_dates_for_one_thing():
     assert first == "2023-07-31" and conflict
 
 
+def test_numeric_dates_only_when_the_order_is_certain():
+    # 15/03/2021 is 15 March (no month 15); 05/03/2021 could be May or March and is not read.
+    assert days("hasta el 15/03/2021", date(2021, 3, 1))[0][0] == "2021-03-15"
+    assert days("due 03/15/2021", date(2021, 3, 1))[0][0] == "2021-03-15"
+    assert days("el 05/03/2021", date(2021, 3, 1)) == []
+
+
 def test_lower_case_may_is_not_a_month():
     # "may" the verb is not May; "May" the month is.
     assert days("you may 5 times", date(2024, 1, 1)) == []
@@ -104,6 +111,7 @@ def test_lower_case_may_is_not_a_month():
         ("11:59 PM", (23, 59, None, None)),
         ("2000UTC", (20, 0, None, None)),
         ("noon", (12, 0, None, None)),
+        ("de 14h à 16h", (14, 0, 16, 0)),
     ],
 )
 def test_times(text, expected):

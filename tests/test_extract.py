@@ -197,6 +197,30 @@ def test_french_post():
     assert [m.start for m in ex.meetings] == ["2026-05-04T14:00:00+00:00"]
 
 
+def test_calendar_invitation_block():
+    # An Outlook-style "When:" line with an offset and a conference link is a timed meeting there.
+    ex = post(
+        "When: Thursday, 4 March 2027 13:00-14:00 (UTC+01:00) Amsterdam, Berlin\n"
+        "Where: https://zoom.example/j/42?pwd=hunter2\n",
+        date="Mon, 01 Mar 2027 10:00:00 +0000",
+        subject="Invitation: steering group",
+    )
+    assert [(m.start, m.end, m.where) for m in ex.meetings] == [
+        ("2027-03-04T13:00:00+01:00", "2027-03-04T14:00:00+01:00", "https://zoom.example/j/42?pwd=****")
+    ]
+
+
+def test_opening_and_publication_days_are_not_deadlines():
+    # The day a system opens is no due date; a publication on the day of the post is the post itself.
+    ex = post(
+        "| Publicación de la convocatoria | 01/03/2027 |\n| Apertura del sistema | 08/03/2027 |\n"
+        "| Fecha límite de envío | 29/03/2027 |\n",
+        date="Mon, 01 Mar 2027 10:00:00 -0600",
+        subject="Convocatoria 2027",
+    )
+    assert [d.due for d in ex.deadlines] == ["2027-03-29"]
+
+
 def test_report_summary_masks_credentials():
     # A meeting report gets a summary (title, date, sections, decisions, next steps) with passwords masked.
     body = (
