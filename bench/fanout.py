@@ -71,23 +71,23 @@ def serve(port: int) -> None:
     asyncio.run(main())
 
 
-async def bare(port: int, mails: list[EmailMessage]) -> float:
-    """msg/s of aiosmtplib alone: one connection, MAIL/RCPT/DATA per mail, nothing else."""
+async def bare(port: int, mails: list[EmailMessage]) -> tuple[float, float]:
+    """(msg/s, client CPU ms per mail) of aiosmtplib alone: one connection, MAIL/RCPT/DATA per mail."""
     import aiosmtplib
 
     raws = [(m["To"], m.as_bytes(policy=SMTP)) for m in mails]
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, local_hostname="example.org")
     await client.connect()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for to, raw in raws:
         await client.sendmail("listbot@example.org", [to], raw)
-    took = time.perf_counter() - began
+    took, cpu = time.perf_counter() - began, time.process_time() - cpu
     await client.quit()
-    return len(raws) / took
+    return len(raws) / took, 1000 * cpu / len(raws)
 
 
-async def outbox(port: int, mails: list[EmailMessage], folder: Path) -> tuple[float, float]:
-    """(msg/s draining the outbox with the Sender, msg/s queueing into it)."""
+async def outbox(port: int, mails: list[EmailMessage], folder: Path) -> tuple[float, float, float]:
+    """(msg/s draining the outbox with the Sender, client CPU ms per mail, msg/s queueing into it)."""
     from bot.config import from_dict
     from bot.outbox import queue_mail
     from bot.smtp import Sender
@@ -109,16 +109,16 @@ async def outbox(port: int, mails: list[EmailMessage], folder: Path) -> tuple[fl
     astore = AsyncStore(store)
     stop = asyncio.Event()
     sender = Sender(config, astore)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(sender.run(stop))
     while (await astore.run(Store.outbox_counts)).get("sent", 0) < len(mails):
         assert not task.done(), task
         await asyncio.sleep(0.02)
-    took = time.perf_counter() - began
+    took, cpu = time.perf_counter() - began, time.process_time() - cpu
     stop.set()
     await task
     await asyncio.to_thread(astore.close)
-    return len(mails) / took, queue_rate
+    return len(mails) / took, 1000 * cpu / len(mails), queue_rate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,11 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         bare_rates: list[float] = []
         outbox_rates: list[float] = []
         queue_rates: list[float] = []
+        bare_cpu: list[float] = []
+        outbox_cpu: list[float] = []
         with tempfile.TemporaryDirectory(prefix="listbot-fanout-") as tmp:
             for _ in range(args.rounds):
-                bare_rates.append(asyncio.run(bare(port, mails)))
-                drain, queue = asyncio.run(outbox(port, mails, Path(tmp)))
+                rate, cpu = asyncio.run(bare(port, mails))
+                bare_rates.append(rate)
+                bare_cpu.append(cpu)
+                drain, cpu, queue = asyncio.run(outbox(port, mails, Path(tmp)))
                 outbox_rates.append(drain)
+                outbox_cpu.append(cpu)
                 queue_rates.append(queue)
     finally:
         receiver.terminate()
@@ -154,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"outbox Sender drain:         {o:8.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r in outbox_rates)})")
     pairs = ", ".join(f"{x / y:.2f}" for x, y in zip(outbox_rates, bare_rates, strict=True))
     print(f"ratio outbox/bare:           {o / b:8.2f}      (target >= 0.70; round by round: {pairs})")
+    bc, oc = statistics.median(bare_cpu), statistics.median(outbox_cpu)
+    print(f"client CPU per mail:         bare {bc:.3f} ms, outbox {oc:.3f} ms (sender + store thread): "
+          f"CPU-bound ceiling ratio {bc / oc:.2f}")
     print(f"queueing into the outbox:    {statistics.median(queue_rates):8.0f} msg/s")
     return 0
 
