@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot import extract
 from bot.message import html_to_text, read_message, split_body
+from bot.rules import load_rules
 
 RECEIVED = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -123,10 +125,6 @@ BAD_MAIL = {
 @pytest.mark.parametrize("name", list(BAD_MAIL))
 def test_bad_mail_never_raises_and_is_quick(name: str):
     # Each kind of broken mail is read (and analysed) without an exception in well under a second.
-    from bot.rules import load_rules
-
-    from bot import extract
-
     rules = load_rules()
     started = time.perf_counter()
     m = read_message(BAD_MAIL[name], received=RECEIVED)
