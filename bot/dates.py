@@ -39,6 +39,11 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "hora de Madrid": (0, "Europe/Madrid", None), "hora de México": (0, "America/Mexico_City", None),
 }
 _DASH = r"(?:-|–|—|‐)"
+# Capitalised words that start sentences but name nobody ("The BPF will publish", "Suggestion to invite").
+_NOT_NAME = (
+    r"(?!(?:The|This|That|These|Those|A|An|Our|Their|We|It|They|You|I|All|Each|Every|Some|Any|No|Next|Please|"
+    r"Suggestion|Participants|Members|Everyone)\b)"
+)
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,8 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         credential=re.compile(r"(?<!\w)(" + _alt(w["credential_words"]) + r")(\s{0,3}(?:is|:|=|-)?\s{0,3})([^\s,;)\]]+)", re.IGNORECASE),
         action=re.compile(
             r"(?:@(?P<at>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){0,3})"
-            r"|(?P<name>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){1,3})"
-            r"|(?:^|(?<=[:–—-])\s{0,2})(?P<one>[A-Z][a-z]{1,20}))"
+            r"|(?<![\w@])" + _NOT_NAME + r"(?P<name>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){1,3})"
+            r"|(?<=[:–—-])\s{0,2}" + _NOT_NAME + r"(?P<one>[A-Z][a-z]{1,20}))"
             r"\s{1,2}(?:(?:will|to|shall|should)\s{1,2})(?:" + _alt(w["action_verbs"]) + r")(?!\w)"
         ),
     )

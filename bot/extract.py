@@ -122,13 +122,14 @@ _LINK_PARAM = re.compile(r"([?&](?:pwd|password|passcode|pin|pass)=)[^&#\s]+", r
 @dataclass
 class _Unit:
     text: str  # cleaned and on one line
-    section: int
+    section: int  # index of the last Markdown or numbered heading: a deadline repeated under another one is another
     context: str  # an introducing "label:" line this unit belongs to
     group: int | None  # set for each bullet under a date heading: they are separate items
     title: bool
     urls: tuple[str, ...] = ()
     label: str = ""  # "Camera ready due:" when the unit is "label: value"
     low: str = ""  # lower(text), for the word regexes
+    topic: int = 0  # index in the headings of the summary (Markdown, numbered, or a short line set apart)
 
     def __post_init__(self) -> None:
         self.low = lower(self.text)
@@ -183,6 +184,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
     date_heading = ""
     heading_fresh = False
     group = 0
+    sec = 0
     prev_raw = ""
 
     def flush() -> None:
@@ -194,7 +196,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             if date_heading and cur_kind in ("bullet", "plain"):
                 joined = f"{date_heading} {joined}"
                 grp = group
-            units.append(_Unit(joined, len(titles) - 1, context, grp, is_title, tuple(cur_urls)))
+            units.append(_Unit(joined, sec, context, grp, is_title, tuple(cur_urls), topic=len(titles) - 1))
         cur, cur_kind, cur_urls = [], "", []
 
     for i, raw in enumerate(lines[: MAX_UNITS * 4]):
@@ -211,11 +213,24 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             flush()
             prev_raw = ""
             continue
-        if _HEADING.match(s):
+        strong = bool(_HEADING.match(s))
+        soft = (
+            not strong
+            and len(s) <= 60
+            and s[0].isupper()
+            and not re.search(r"[.!?:;,]$", s)
+            and len(s.split()) <= 8
+            and not _BULLET.match(s)
+            and "|" not in s
+            and (i == 0 or not lines[i - 1].strip())
+            and (i + 1 >= n or not lines[i + 1].strip())
+        )
+        if strong or soft:
             flush()
             titles.append(s.lstrip("#").strip())
+            sec += 1 if strong else 0
             context, date_heading = "", ""
-            units.append(_Unit(s.lstrip("#").strip(), len(titles) - 1, "", None, True, tuple(urls)))
+            units.append(_Unit(s.lstrip("#").strip(), sec, "", None, True, tuple(urls), topic=len(titles) - 1))
             prev_raw = s
             continue
         only_date = _only_date(s, g)
@@ -229,7 +244,9 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
         if s.startswith("|") or s.count(" | ") >= 2:
             flush()
             cells = [c.strip() for c in s.strip("|").split("|")]
-            units.append(_Unit(" | ".join(c for c in cells if c), len(titles) - 1, context, None, False, tuple(urls)))
+            units.append(
+                _Unit(" | ".join(c for c in cells if c), sec, context, None, False, tuple(urls), topic=len(titles) - 1)
+            )
             prev_raw = s
             continue
         if (_BULLET.match(s) or _SLOT.match(s)) and not only_date:
@@ -679,7 +696,8 @@ def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionIte
     seen: set[str] = set()
     for _, d in st.deadlines:
         if d.who:
-            items.append(ActionItem(d.who, d.what, d.due, d.text))
+            what = re.sub(r"^@?" + re.escape(d.who) + r"\s+(?:will|to|shall|should)\s+", "", d.what)
+            items.append(ActionItem(d.who, what, d.due, d.text))
             seen.add(d.text)
     if st.kind != "meeting_report":
         return tuple(items)
@@ -730,6 +748,11 @@ def _links(text: str, g: Grammar) -> tuple[Link, ...]:
             seen.add(url)
             label = _clean(rest[: m.start()])[0]
             label = re.sub(r"[<(\[]\s*$", "", label).strip(" :-–—(|")
+            quoted = re.findall(r"[\"“]([^\"“”]{3,120})[\"”]", label)
+            if quoted:
+                label = quoted[-1]
+            label = re.split(r"[.;:!?]\s|:$", label)[-1].strip() if len(label) > 60 else label
+            label = " ".join(label.split()[-10:])
             if not label:
                 label = re.sub(r"^(?:https?://)?(?:www\.)?", "", url).split("/")[0]
             out.append(Link(_mask(_short(label, 80), g), _LINK_PARAM.sub(r"\1****", url)))
@@ -750,7 +773,7 @@ def _summary(st: _State, units: list[_Unit], titles: list[str], g: Grammar) -> S
     next_steps: list[str] = []
     by_section: dict[int, list[_Unit]] = {}
     for u in units:
-        by_section.setdefault(u.section, []).append(u)
+        by_section.setdefault(u.topic, []).append(u)
     for idx, heading in enumerate(titles):
         body = [u for u in by_section.get(idx, []) if not u.title and len(u.text) > 20]
         if idx == 0 and not heading:
@@ -759,7 +782,7 @@ def _summary(st: _State, units: list[_Unit], titles: list[str], g: Grammar) -> S
             heading = "Summary"
         if not body:
             continue
-        first = body[0].text
+        first = re.sub(r"^(?:[-*•·–]\s+)?(?:\d{1,2}[.)]\s+)?", "", body[0].text)
         a, b = _sentences(first)[0]
         sections.append((_mask(_short(heading, 100), g), _mask(_short(first[a:b], 160), g)))
         if g.cues["next_step_cues"].search(lower(heading)):
