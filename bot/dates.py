@@ -75,6 +75,7 @@ class Grammar:
     cues: dict[str, re.Pattern[str]]  # deadline, meeting, cancel, extension, history, hedge, decision, next_step, ...
     deadline_prep: re.Pattern[str]  # anchored at the end of the text before a date
     weak_deadline_prep: re.Pattern[str]  # the same, but only with a deadline cue in the sentence
+    vague_prep: re.Pattern[str]  # "w/c": the date that follows names a week
     not_deadline_prep: re.Pattern[str]
     moved_prep: re.Pattern[str]
     credential: re.Pattern[str]
@@ -189,6 +190,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         zone_re=re.compile(zone_re),
         cues=cues,
         deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + r"\s?:?" + words_between + r"[\s,]{0,3}$"),
+        vague_prep=re.compile(r"(?<!\w)" + _alt(w["vague_preps"]) + r"\s{0,2}(?:the\s{1,2})?$"),
         weak_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["weak_deadline_preps"]) + words_between + r"[\s,]{0,3}$"),
         not_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["not_deadline_preps"]) + r"(?:\s{1,2}the)?\s{0,2}$"),
         moved_prep=re.compile(r"(?<!\w)" + _alt(w["extension_cues"]) + r"(?:\s{1,2}\w{1,10}){0,2}\s{0,2}$"),
@@ -482,9 +484,7 @@ def _clock(m: re.Match[str]) -> tuple[int, int, str | None, bool] | None:
     h = int(m["h"])
     mi = int(m["mi"]) if m["mi"] else 0
     ap = m["ap"].lower() if m["ap"] else None
-    explicit = bool(m["ap"]) or m["sep"] in (":", "h") or bool(m["hsuf"])
-    if m["sep"] == "." and not ap:
-        explicit = False
+    explicit = bool(m["ap"]) or m["sep"] in (":", "h", ".") or bool(m["hsuf"])
     if ap and not 1 <= h <= 12:
         return None
     return h, mi, ap, explicit

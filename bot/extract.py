@@ -115,6 +115,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“#¿¡(])|(?<=[.!?][)\"”])\s+
 _CLAUSE = re.compile(r";|\s(?:but|however|instead|pero|mais)\s", re.IGNORECASE)
 _SUBJECT_TAGS = re.compile(r"^(?:\s*(?:\[[^\]]{0,60}\]|(?:re|fwd?|aw|tr|sv)\s*:))+\s*", re.IGNORECASE)
 _SLOT = re.compile(r"^(?:[-*•·–]\s+)?\(?\d{1,2}(?:[:h.]\d\d)?\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}")
+_DATE_FIELD = re.compile(r"(?:^|;\s)(?:date|when|fecha|cuándo|quand)\s?:\s*$")
 _CONF_URL = re.compile(r"zoom\.|webex\.|meet\.|teams\.|jitsi|bigbluebutton|gotomeeting|whereby\.", re.IGNORECASE)
 _LINK_PARAM = re.compile(r"([?&](?:pwd|password|passcode|pin|pass)=)[^&#\s]+", re.IGNORECASE)
 
@@ -129,6 +130,7 @@ class _Unit:
     urls: tuple[str, ...] = ()
     label: str = ""  # "Camera ready due:" when the unit is "label: value"
     low: str = ""  # lower(text), for the word regexes
+    record: bool = False  # "Key: value; Key: value" lines joined
     topic: int = 0  # index in the headings of the summary (Markdown, numbered, or a short line set apart)
 
     def __post_init__(self) -> None:
@@ -196,7 +198,9 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             if date_heading and cur_kind in ("bullet", "plain"):
                 joined = f"{date_heading} {joined}"
                 grp = group
-            units.append(_Unit(joined, sec, context, grp, is_title, tuple(cur_urls), topic=len(titles) - 1))
+            units.append(
+                _Unit(joined, sec, context, grp, is_title, tuple(cur_urls), record=cur_kind == "kv", topic=len(titles) - 1)
+            )
         cur, cur_kind, cur_urls = [], "", []
 
     for i, raw in enumerate(lines[: MAX_UNITS * 4]):
@@ -351,10 +355,20 @@ class _Found:
     index: int  # order in the post
 
 
+# A full stop after these does not end a sentence ("by 11:59 p.m. Eastern Time", "Sept. 20").
+_ABBREVIATIONS = frozenset(
+    "a.m. p.m. am. pm. i.e. e.g. etc. dr. mr. ms. mrs. prof. no. vs. approx. ca. st. hrs. min. jan. feb. mar. apr. "
+    "jun. jul. aug. sep. sept. oct. nov. dec. mon. tue. wed. thu. fri. sat. sun. u.s. u.k. incl. ref. fig.".split()
+)
+
+
 def _sentences(text: str) -> list[tuple[int, int]]:
     spans = []
     pos = 0
     for m in _SENTENCE.finditer(text):
+        last = text[max(pos, m.start() - 8) : m.start()].rsplit(None, 1)
+        if last and last[-1].lower() in _ABBREVIATIONS:
+            continue
         spans.append((pos, m.start()))
         pos = m.end()
         if len(spans) >= MAX_SENTENCES:
@@ -387,6 +401,15 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
     """What an item is: its label, else its sentence without the date, the times and the words that led to them."""
     if unit.label:
         return unit.label
+    if unit.record and spans:
+        # In "Submission deadline: June 1; Notification: July 15" the field's key says what the date is.
+        a = spans[0][0]
+        start = sentence.rfind("; ", 0, a) + 1
+        end = sentence.find("; ", a)
+        field_text = sentence[start : end if end >= 0 else len(sentence)]
+        key = field_text.split(":", 1)[0].strip()
+        if key and ":" in field_text:
+            return fallback if re.fullmatch(r"(?i)date|when|time|fecha|quand", key) else _short(key, WHAT_LEN)
     parts = []
     pos = 0
     for a, b in sorted(spans):
@@ -501,6 +524,9 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         st.explain.append(f"{quote}: no calendar day (a period, a fuzzy word that pins nothing, or no such date)")
         return
     before = low[max(prev_end, raw.start - 60) : raw.start]
+    if g.vague_prep.search(before):
+        st.explain.append(f"{quote}: not taken: it names a week, not a day")
+        return
     strong = g.deadline_prep.search(before) is not None
     if not strong and g.weak_deadline_prep.search(before):
         strong = g.cues["deadline_cues"].search(sentence_low) is not None
@@ -522,6 +548,10 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
             what_kind, why = ctx_cues[-1].kind, f"introduced by '{_short(ctx, 60)}'"
         elif st.kind == "call_for_contributions" and raw.form == "date":
             what_kind, why = "deadline", "no cue; in a call for contributions a date that is no event is the due date"
+        elif st.kind == "meeting_invitation" and raw.form != "fuzzy" and (
+            _DATE_FIELD.search(low[max(prev_end, raw.start - 12) : raw.start]) or find_times(text, g, raw.end, min(next_start, raw.end + 25))
+        ):
+            what_kind, why = "meeting", "no cue; in an invitation a 'Date:' field or a dated time is the meeting"
         else:
             st.explain.append(f"{quote}: not taken: no deadline or meeting cue near it")
             return
@@ -533,7 +563,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         return
     text_out = _mask(_short(sentence, TEXT_LEN), g)
     if what_kind == "deadline":
-        if not_deadline and not strong:
+        if not_deadline and not strong and res.last is None:
             st.explain.append(f"{quote}: not taken: it starts or bounds something ('{before.strip()[-20:]}')")
             return
         opens = g.cues["start_cues"].search(clause)
@@ -550,11 +580,8 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
             return
         due_day = res.first
         if res.last is not None:
-            if raw.joined_by in ("until", "till", "hasta", "through"):
-                due_day = res.last
-            else:
-                st.explain.append(f"{quote}: not taken: a period, not a due date")
-                return
+            # "comments may be sent from 1 June to 31 August": the window closes on its last day
+            due_day = res.last
         extended = bool(g.cues["extension_cues"].search(clause) or g.moved_prep.search(before))
         what = _what(sentence, [(raw.start - lo, raw.end - lo)], unit, st.subject_clean)
         item = Deadline(

@@ -101,6 +101,31 @@ def test_agenda_lines_under_a_dated_meeting_are_slots():
     ]
 
 
+def test_record_of_dates_and_invitation_fields():
+    # "Key: date" lines: the key says what each date is; in an invitation a "Date:" field is the meeting.
+    ex = post(
+        "Important dates\nSubmission deadline: June 1, 2027\nNotification: July 15, 2027\nWorkshop: November 26, 2027\n",
+        date="Mon, 01 Mar 2027 10:00:00 +0000",
+        subject="CFP: workshop on mail",
+    )
+    assert [(d.due, d.what) for d in ex.deadlines] == [("2027-06-01", "Submission deadline"), ("2027-07-15", "Notification")]
+    assert [(m.start, m.what) for m in ex.meetings] == [("2027-11-26", "Workshop")]
+    ex = post("Date: 2027-03-10\nTime: 16:00 UTC (11:00 ET)\n\nAgenda:\n1. Scribe\n", date="Mon, 08 Mar 2027 10:00:00 +0000",
+              subject="[wg] agenda")
+    assert [(m.start, m.what) for m in ex.meetings] == [("2027-03-10T16:00:00+00:00", "[wg] agenda".replace("[wg] ", ""))]
+
+
+def test_windows_weeks_and_abbreviations():
+    # A submission window closes on its last day; "w/c 3 May" names a week; "p.m." does not end the sentence.
+    ex = post(
+        "Comments must be received by 11:59 p.m. Eastern Time on May 28, 2027. Proposals may be submitted from "
+        "3 May to 21 May 2027. Please plan travel for the w/c 7 June. The plenary is on 9 June, 10.00-12.00 CEST.\n",
+        date="Mon, 26 Apr 2027 10:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2027-05-28", "2027-05-21"]
+    assert [m.start for m in ex.meetings] == ["2027-06-09T10:00:00+02:00"]
+
+
 def test_cancelled_meeting_is_dropped():
     # A cancelled call is not a meeting; the replacement date is.
     ex = post(
