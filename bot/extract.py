@@ -497,6 +497,7 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
             next_start = min(hi, dates[i + 1].start if i + 1 < len(dates) else hi)
             _take(st, unit, raw, lo, hi, prev_end, next_start, index)
             index += 1
+    _weekdays_in_ranges(st, units, g)
     if kind == "meeting_invitation" and not st.meetings:
         subject_unit = _Unit(_clean(msg.subject)[0], 0, "", None, False)
         for raw in find_dates(subject_unit.text, g)[:5]:
@@ -510,7 +511,41 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
     return Extraction(kind, hits, deadlines, meetings, actions, links, summary, tuple(st.explain))
 
 
-def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int, next_start: int, index: int) -> None:
+def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
+    """'Our session is on Wednesday at 15:00 UTC' inside a dated meeting week: that Wednesday, if it is a meeting."""
+    ranges = []
+    for m in st.meetings:
+        if m.end and len(m.start) == 10 and len(m.end) == 10:
+            first, last = date.fromisoformat(m.start), date.fromisoformat(m.end)
+            if 0 < (last - first).days <= 6:
+                ranges.append((first, last))
+    if not ranges:
+        return
+    for unit in units:
+        found = None
+        for w in g.weekday_re.finditer(unit.low):
+            if len(w["wd"]) < 5:  # "Sun", "Wed": too often something else
+                continue
+            if found is None:
+                found = find_dates(unit.text, g, unit.low)
+            if any(d.start <= w.start() < d.end for d in found):
+                continue
+            wd = g.weekdays[w["wd"]]
+            days = {f + timedelta(days=k) for f, last in ranges for k in range((last - f).days + 1)}
+            hits = [d for d in days if d.weekday() == wd]
+            if len(hits) != 1:
+                continue
+            day = hits[0]
+            raw = RawDate(w.start(), w.end(), unit.text[w.start() : w.end()], "date", day.year, day.month, day.day, wd)
+            sentences = _sentences(unit.text)
+            lo, hi = next(((a, b) for a, b in sentences if a <= raw.start < b), (0, len(unit.text)))
+            nxt = [d.start for d in found if d.start >= raw.end]
+            prv = [d.end for d in found if d.end <= raw.start]
+            _take(st, unit, raw, lo, hi, max([lo, *prv]), min([hi, *nxt]), 0, meeting_only=True)
+
+
+def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int, next_start: int, index: int,
+          *, meeting_only: bool = False) -> None:
     """Decide what one date is (deadline, meeting, or nothing) and record it with the reason."""
     g = st.rules.grammar
     text, low = unit.text, unit.low
@@ -562,6 +597,9 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         st.explain.append(f"{quote}: not taken: history ('{g.cues['history_cues'].search(seg).group(0)}')")  # type: ignore[union-attr]
         return
     text_out = _mask(_short(sentence, TEXT_LEN), g)
+    if meeting_only and what_kind != "meeting":
+        st.explain.append(f"{quote}: not taken: a weekday inside a meeting's days, but not a meeting")
+        return
     if what_kind == "deadline":
         if not_deadline and not strong and res.last is None:
             st.explain.append(f"{quote}: not taken: it starts or bounds something ('{before.strip()[-20:]}')")

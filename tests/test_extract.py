@@ -126,6 +126,17 @@ def test_windows_weeks_and_abbreviations():
     assert [m.start for m in ex.meetings] == ["2027-06-09T10:00:00+02:00"]
 
 
+def test_weekday_inside_a_dated_meeting_week():
+    # "on Wednesday" inside a dated event week pins that Wednesday for a meeting; "by Monday" stays unpinned.
+    ex = post(
+        "The forum takes place in Berlin, 22-26 November. Our session is on Wednesday at 15:00 CET. "
+        "Please send slides by Monday.\n",
+        date="Mon, 05 Oct 2026 10:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-11-22", "2026-11-25T15:00:00+01:00"]
+    assert ex.deadlines == ()
+
+
 def test_cancelled_meeting_is_dropped():
     # A cancelled call is not a meeting; the replacement date is.
     ex = post(
