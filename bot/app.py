@@ -178,6 +178,7 @@ async def serve(
         task.add_done_callback(pending.discard)
 
     sender_stop = asyncio.Event()
+    web_stop: Callable[[], Awaitable[None]] | None = None
     sender_task: asyncio.Task[None] | None = None
     mailbox_task: asyncio.Task[None] | None = None
     try:
@@ -189,6 +190,8 @@ async def serve(
         )
         scheduler.start()
         write_status()
+        if config.http.port:
+            web_stop = await _start_web(config, astore, now_fn)
         sender_task = asyncio.create_task(sender.run(sender_stop), name="listbot-sender")
         mailbox_task = asyncio.create_task(
             mailbox.watch(config.imap, password=password, sink=pipeline, stop=stop, ready=ready),
@@ -210,6 +213,8 @@ async def serve(
         await _finish(mailbox_task, STOP_MAILBOX_SECONDS)
         sender_stop.set()
         await _finish(sender_task, STOP_SENDER_SECONDS)
+        if web_stop is not None:
+            await web_stop()
         if scheduler.running:
             last_jobs = _jobs_snapshot(scheduler)
             scheduler.shutdown(wait=False)
@@ -219,6 +224,22 @@ async def serve(
             await asyncio.wait(set(pending), timeout=1)
         await asyncio.to_thread(astore.close)
         log.info("listbot stopped")
+
+
+async def _start_web(
+    config: Config, astore: AsyncStore, now_fn: Callable[[], datetime]
+) -> Callable[[], Awaitable[None]]:
+    """The HTTP endpoint (one-click unsubscribe, the .ics feed); its stop. A taken port names the key."""
+    from bot import web
+
+    try:
+        _, stop = await web.start(config, astore, now_fn=now_fn)
+    except OSError as exc:
+        raise ConfigError(
+            f"{config.source or '<defaults>'}: [http] port: {config.http.host}:{config.http.port} cannot be served: "
+            f"{exc.strerror or exc}"
+        ) from None
+    return stop
 
 
 async def _finish(task: asyncio.Task[None] | None, seconds: float) -> None:

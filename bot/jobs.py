@@ -265,8 +265,6 @@ def add_jobs(
         next_run_time=now_fn(),
         replace_existing=True,
     )
-    if config.http.port:
-        _add_http(scheduler, config=config, astore=astore, now_fn=now_fn)
     scheduler.add_job(
         weekly,
         CronTrigger.from_crontab(config.digest.cron, timezone=config.tz),
@@ -277,33 +275,3 @@ def add_jobs(
         max_instances=1,
         replace_existing=True,
     )
-
-
-def _add_http(scheduler: Any, *, config: Config, astore: AsyncStore, now_fn: Callable[[], datetime]) -> None:
-    """Serve [http] (one-click unsubscribe, the .ics feed) while the scheduler runs; it stops with it."""
-    from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
-
-    from bot import web
-
-    stops: list[Callable[[], Any]] = []
-    closing: set[asyncio.Future[Any]] = set()
-
-    async def serve() -> None:
-        try:
-            _, stop = await web.start(config, astore, now_fn=now_fn)
-        except OSError as exc:
-            log.error("HTTP endpoint on %s:%d cannot start: %s", config.http.host, config.http.port, exc)
-            return
-        stops.append(stop)
-
-    def on_shutdown(event: Any) -> None:
-        for stop in stops:
-            task = asyncio.ensure_future(stop())
-            closing.add(task)
-            task.add_done_callback(closing.discard)
-        stops.clear()
-
-    # misfire_grace_time=None: a start-up job must run however late the scheduler gets to it.
-    scheduler.add_job(serve, "date", run_date=now_fn(), id="listbot-http", misfire_grace_time=None,
-                      replace_existing=True)
-    scheduler.add_listener(on_shutdown, EVENT_SCHEDULER_SHUTDOWN)

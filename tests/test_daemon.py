@@ -357,3 +357,25 @@ def test_run_and_check_config_errors_are_one_line(
             err = capsys.readouterr().err.strip().splitlines()
             assert len(err) == 1 and expected in err[0], (argv, err)
             assert "Traceback" not in err[0] and "wrong" not in err[0]
+
+
+async def test_daemon_serves_the_calendar_feed_and_names_a_taken_http_port(
+    dovecot: Dovecot, receiver: Receiver, tmp_path: Path
+):
+    # With [http] port set, the running daemon serves the .ics feed; a port already taken is one ConfigError line.
+    port = free_port()
+    config = from_dict({**make_config(dovecot, receiver, tmp_path), "http": {"port": port}})
+    async with running(config):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /calendar.ics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and b"BEGIN:VCALENDAR" in answer
+    blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
+    try:
+        with pytest.raises(app.ConfigError, match=r"\[http\] port"):
+            await asyncio.wait_for(app.serve(config, stop=asyncio.Event(), now_fn=lambda: NOW), 10)
+    finally:
+        blocker.close()
+        await blocker.wait_closed()
