@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.commands.base import CommandError, Context, Reply, clip, command
+from bot.digest import queue_personal_digest
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,6 @@ def digest(ctx: Context, args: list[str]) -> Reply:
         ctx.store.set_member(ctx.sender, now=ctx.now, digest=False)
         return Reply("commands/digest.txt", {"choice": "off", "queued": False})
     if choice == "now":
-        try:
-            from bot.digest import queue_personal_digest
-        except ImportError:  # the digest module comes with the scheduling issue
-            return Reply("commands/digest.txt", {"choice": "now", "queued": False})
         queued = bool(queue_personal_digest(ctx.store, ctx.sender, config=ctx.config, now=ctx.now))
         return Reply("commands/digest.txt", {"choice": "now", "queued": queued})
     raise CommandError(f"say 'digest on', 'digest off' or 'digest now', not {clip(' '.join(args) or 'digest')!r}")

@@ -5,17 +5,14 @@ from __future__ import annotations
 import logging
 
 from bot.commands.base import CommandError, Context, Reply, command, item_arg
+from bot.ics import calendar_for
 from bot.store import Item
 
 log = logging.getLogger(__name__)
 
 
 def calendar_file(ctx: Context, items: list[Item], filename: str) -> tuple[tuple[str, str, bytes], ...]:
-    """The items as one text/calendar attachment (none when the calendar module is not installed)."""
-    try:
-        from bot.ics import calendar_for
-    except ImportError:  # built by another issue; without it the reply says no file is attached
-        return ()
+    """The items as one text/calendar attachment."""
     return ((filename, "text/calendar", calendar_for(ctx.config, items, now=ctx.now)),)
 
 
