@@ -11,9 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from smtpd import smtp_receiver  # noqa: F401  (fixture: a recording aiosmtpd receiver on 127.0.0.1)
-
 from dovecot import Dovecot, dovecot_binary
+from smtp_receiver import smtp_receiver  # noqa: F401  (fixture: a recording aiosmtpd receiver on 127.0.0.1)
 
 IMAP_PASSWORD_ENV = "LISTBOT_TEST_IMAP_PASSWORD"
 

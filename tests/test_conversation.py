@@ -15,13 +15,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from smtpd import Receiver
 from typing import Any
 
 import aioimaplib
 import pytest
 from conftest import imap_section
 from dovecot import Dovecot
+from smtp_receiver import Receiver
 
 from bot.commands import REGISTRY
 from bot.config import Config, from_dict

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from smtpd import PASSWORD, USER, Receiver, start_receiver
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from smtp_receiver import PASSWORD, USER, Receiver, start_receiver
 
 from bot.config import Config, ConfigError, from_dict
 from bot.outbox import queue_mail
