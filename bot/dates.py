@@ -159,6 +159,11 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
             "decision_cues", "next_step_cues",
         )
     }
+    cues["deadline_cues"] = re.compile(
+        r"(?<!\w)" + _alt(w["deadline_cues"]) + r"(?!\w)(?!\s{1,2}" + _alt(w["not_deadline_after"]) + r"(?!\w))"
+    )
+    cues["past_tense"] = _phrases(w["past_tense"])
+    cues["window_cues"] = _phrases(w["window_cues"])
     # "call for papers", "called to order": not a call.
     not_after = _alt(w["not_meeting_after"])
     cues["meeting_cues"] = re.compile(

@@ -499,7 +499,7 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
             index += 1
     _weekdays_in_ranges(st, units, g)
     if kind == "meeting_invitation" and not st.meetings:
-        subject_unit = _Unit(_clean(msg.subject)[0], 0, "", None, False)
+        subject_unit = _Unit(_clean(st.subject_clean)[0], 0, "", None, False)
         for raw in find_dates(subject_unit.text, g)[:5]:
             _take(st, subject_unit, raw, 0, len(subject_unit.text), 0, len(subject_unit.text), index)
             index += 1
@@ -554,7 +554,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     rs, re_ = raw.start - prev_end, raw.end - prev_end  # the date inside seg
     quote = f"'{raw.text.strip()}'"
     history = bool(g.cues["history_cues"].search(seg))
-    res = resolve(raw, st.ref, lean_past=history)
+    res = resolve(raw, st.ref, lean_past=history or bool(g.cues["past_tense"].search(low[lo:hi])))
     if res is None:
         st.explain.append(f"{quote}: no calendar day (a period, a fuzzy word that pins nothing, or no such date)")
         return
@@ -564,7 +564,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         return
     strong = g.deadline_prep.search(before) is not None
     if not strong and g.weak_deadline_prep.search(before):
-        strong = g.cues["deadline_cues"].search(sentence_low) is not None
+        strong = bool(g.cues["deadline_cues"].search(sentence_low) or g.cues["window_cues"].search(sentence_low))
     not_deadline = g.not_deadline_prep.search(before) is not None
     cues = [c for c in _cues(seg, g) if _distance(c, rs, re_) <= CUE_REACH]
     cues.sort(key=lambda c: (_distance(c, rs, re_), c.kind != "deadline"))
