@@ -498,7 +498,8 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
             _take(st, unit, raw, lo, hi, prev_end, next_start, index)
             index += 1
     _weekdays_in_ranges(st, units, g)
-    if kind == "meeting_invitation" and not st.meetings:
+    # The subject is read only when the body gave nothing: "Reminder: comments due 5 May" over a short note.
+    if kind in ("meeting_invitation", "call_for_contributions", "announcement") and not st.meetings and not st.deadlines:
         subject_unit = _Unit(_clean(st.subject_clean)[0], 0, "", None, False)
         for raw in find_dates(subject_unit.text, g)[:5]:
             _take(st, subject_unit, raw, 0, len(subject_unit.text), 0, len(subject_unit.text), index)

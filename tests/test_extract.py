@@ -137,6 +137,13 @@ def test_weekday_inside_a_dated_meeting_week():
     assert ex.deadlines == ()
 
 
+def test_subject_is_read_when_the_body_has_no_date():
+    # "Reminder: comments due 5 May" over a note without dates: the subject gives the deadline.
+    ex = post("Please send your comments on the attached draft to the chairs.\n", date="Mon, 26 Apr 2027 10:00:00 +0000",
+              subject="Reminder: comments due 5 May")
+    assert [d.due for d in ex.deadlines] == ["2027-05-05"]
+
+
 def test_cancelled_meeting_is_dropped():
     # A cancelled call is not a meeting; the replacement date is.
     ex = post(
