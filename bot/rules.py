@@ -1,5 +1,23 @@
 """Recognition rules: one TOML file per rule in rules/, validated at load; classify a post by the first rule that hits."""
 
+# A rule file (rules/NAME.toml; NAME is the rule's name):
+#
+#   description = "Notes or minutes of a meeting that took place"    # required
+#   kind = "meeting_report"        # required: one of KINDS
+#   priority = 10                  # required integer: lower runs first; the first rule that hits decides
+#   threshold = 3                  # the score at which the rule hits (default 1)
+#   [subject]                      # where to look: [subject] and/or [body] (the new text of the post)
+#   weight = 3                     # score per distinct phrase or pattern found (default 1)
+#   max_hits = 3                   # count at most this many of them (default: all)
+#   phrases = ["minutes", ...]     # words or phrases, case-insensitive, on word boundaries
+#   patterns = ['(?i)\bsummary\b']  # regular expressions
+#   [veto]                         # a match here means the rule does not hit
+#   subject = ['(?i)^re:']
+#
+# The vocabulary the extractor looks for (month and weekday names, fuzzy words, cue words for deadlines,
+# meetings, cancellations, extensions, history...) is in rules/lang/LANG.toml, one file per language, all
+# merged: adding a language is adding a file (see rules/lang/en.toml for the keys).
+
 from __future__ import annotations
 
 import logging
