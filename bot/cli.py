@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         level = min(level, logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:
+        # The libraries' INFO lines (every SMTP verb, every job added) drown listbot's own.
+        for name in ("mail.log", "apscheduler", "aioimaplib", "pymap"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         config = load_config(args.config_file if args.command == "check-config" else args.config)
     except ConfigError as exc:

@@ -392,3 +392,16 @@ def test_a_typo_after_a_command_is_pointed_out(bot: Bot):
     # "shwo 2" on the second line is not silently ignored: it is Unprocessed, with a guess.
     body = text_of(bot.send("upcoming 7\nshwo 2\nnext\n")[0])
     assert "    shwo 2\n      (unknown command; did you mean 'show'?" in body and "> next" in body
+
+
+def test_embedded_demo_without_roster_answers_anyone(tmp_path: Path):
+    # With the loopback-only embedded servers and no roster, whoever writes is a member; otherwise nobody.
+    from bot.config import from_dict
+    from bot.members import is_member
+
+    assert is_member("someone@example.org", from_dict({"embedded": {"enabled": True}}))
+    assert not is_member("someone@example.org", from_dict({"embedded": {"enabled": False}}))
+    roster = tmp_path / "roster.txt"
+    roster.write_text("ana@example.org\n")
+    with_roster = from_dict({"embedded": {"enabled": True}, "members": {"roster": str(roster)}})
+    assert is_member("ana@example.org", with_roster) and not is_member("someone@example.org", with_roster)
