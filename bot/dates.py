@@ -401,7 +401,7 @@ def _safe(y: int, m: int, d: int) -> date | None:
         return None
 
 
-def _infer_year(m: int, d: int, ref: date, lean_past: bool) -> int | None:
+def _infer_year(m: int, d: int, ref: date, lean_past: bool, years: set[int] | frozenset[int] = frozenset()) -> int | None:
     """The next such day on or after the reference, unless the same day in the recent past is far more plausible."""
     this = _safe(ref.year, m, d)
     if this is None:
@@ -419,15 +419,19 @@ def _infer_year(m: int, d: int, ref: date, lean_past: bool) -> int | None:
     if past is None:
         return future.year
     f, p = (future - ref).days, (ref - past).days
+    # "IGF 2021 ... 6-10 December": the coming year written in the same sentence keeps the day ahead. (Only
+    # ahead: "workshops at the 2011 and 2012 IGFs ... by 22 March" speaks of other years.)
+    if future.year in years and past.year not in years:
+        return future.year
     # The next such day, unless: a day a few days back is history ("by the Sept 20 deadline" written on
-    # 25 September), so is a day up to two months back rather than most of a year ahead, and past tense
+    # 25 September), so is a day up to six weeks back rather than most of a year ahead, and past tense
     # around the date ("took place on 5 December") makes the nearer past day win.
-    if p <= 7 or (p <= 60 and f >= 300) or (lean_past and p < f):
+    if p <= 7 or (p <= 45 and f >= 300) or (lean_past and p < f):
         return past.year
     return future.year
 
 
-def resolve(r: RawDate, ref: date, *, lean_past: bool = False) -> Resolved | None:
+def resolve(r: RawDate, ref: date, *, lean_past: bool = False, years: set[int] | frozenset[int] = frozenset()) -> Resolved | None:
     """Pin the expression to days; None when it names no calendar day (a fuzzy 'late August', an impossible date)."""
     if r.form == "relative":
         if r.rel_days is not None:
@@ -437,7 +441,7 @@ def resolve(r: RawDate, ref: date, *, lean_past: bool = False) -> Resolved | Non
         return Resolved(ref + timedelta(days=(r.weekday - ref.weekday()) % 7), None, False, False, None)
     if r.form == "fuzzy" and r.day == 0:
         return None
-    year = r.year or _infer_year(r.month, 28 if r.day == -1 else r.day, ref, lean_past)
+    year = r.year or _infer_year(r.month, 28 if r.day == -1 else r.day, ref, lean_past, years)
     if year is None:
         return None
     first = _safe(year, r.month, r.day)

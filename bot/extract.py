@@ -115,6 +115,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“#¿¡(])|(?<=[.!?][)\"”])\s+
 _CLAUSE = re.compile(r";|\s(?:but|however|instead|pero|mais)\s", re.IGNORECASE)
 _SUBJECT_TAGS = re.compile(r"^(?:\s*(?:\[[^\]]{0,60}\]|(?:re|fwd?|aw|tr|sv)\s*:))+\s*", re.IGNORECASE)
 _SLOT = re.compile(r"^(?:[-*•·–]\s+)?\(?\d{1,2}(?:[:h.]\d\d)?\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}")
+_YEAR = re.compile(r"(?<![\d/.:-])((?:19|20)\d\d)(?![\d/:-])")
 _DATE_FIELD = re.compile(r"(?:^|;\s)(?:date|when|fecha|cuándo|quand)\s?:\s*$")
 _CONF_URL = re.compile(r"zoom\.|webex\.|meet\.|teams\.|jitsi|bigbluebutton|gotomeeting|whereby\.", re.IGNORECASE)
 _LINK_PARAM = re.compile(r"([?&](?:pwd|password|passcode|pin|pass)=)[^&#\s]+", re.IGNORECASE)
@@ -555,7 +556,8 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     rs, re_ = raw.start - prev_end, raw.end - prev_end  # the date inside seg
     quote = f"'{raw.text.strip()}'"
     history = bool(g.cues["history_cues"].search(seg))
-    res = resolve(raw, st.ref, lean_past=history or bool(g.cues["past_tense"].search(low[lo:hi])))
+    years = {int(y) for y in _YEAR.findall(text[lo:hi])} if raw.year is None else set()
+    res = resolve(raw, st.ref, lean_past=history or bool(g.cues["past_tense"].search(low[lo:hi])), years=years)
     if res is None:
         st.explain.append(f"{quote}: no calendar day (a period, a fuzzy word that pins nothing, or no such date)")
         return
@@ -619,7 +621,11 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
             return
         due_day = res.first
         if res.last is not None:
-            # "comments may be sent from 1 June to 31 August": the window closes on its last day
+            # "comments may be sent from 1 June to 31 August": the window closes on its last day; but a dash
+            # range in a timeline ("evaluation | 16 April - 10 May") is a period of work, not a due date.
+            if raw.joined_by in ("-", "&", "and", "y", "et"):
+                st.explain.append(f"{quote}: not taken: a period, not a due date")
+                return
             due_day = res.last
         extended = bool(g.cues["extension_cues"].search(clause) or g.moved_prep.search(before))
         what = _what(sentence, [(raw.start - lo, raw.end - lo)], unit, st.subject_clean)

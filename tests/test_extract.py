@@ -144,10 +144,22 @@ def test_subject_is_read_when_the_body_has_no_date():
     assert [d.due for d in ex.deadlines] == ["2027-05-05"]
 
 
+def test_timeline_table():
+    # A timeline table: openings and dash periods are no deadlines; the event's own year keeps it ahead.
+    ex = post(
+        "| Activity | Date |\n|---|---|\n| Call for proposals opens | 1 March |\n| Deadline for proposals | 15 April |\n"
+        "| Evaluation of proposals | 16 April - 10 May |\n| Forum 2027 annual meeting | 6-10 December |\n",
+        date="Mon, 01 Feb 2027 10:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2027-04-15"]
+    assert [(m.start, m.end) for m in ex.meetings] == [("2027-12-06", "2027-12-10")]
+
+
 def test_cancelled_meeting_is_dropped():
     # A cancelled call is not a meeting; the replacement date is.
     ex = post(
-        "The call on 12 May is cancelled; we will meet on 19 May at 14:00 UTC instead.\n",
+        "The call on 12 May is cancelled; we will meet on 19 May at 14:00 UTC instead. "
+        "The group will not meet on 26 May.\n",
         date="Mon, 04 May 2026 09:00:00 +0000",
     )
     assert [m.start for m in ex.meetings] == ["2026-05-19T14:00:00+00:00"]
