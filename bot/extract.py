@@ -31,6 +31,8 @@ MAX_LINE = 5_000
 MAX_UNITS = 4_000
 MAX_SENTENCES = 60  # per unit
 MAX_DATES = 40  # per unit
+MAX_DATES_TOTAL = 400  # per post: a real post has far fewer; a flood of dates is cut here, with a note
+MAX_EXPLAIN = 300
 CUE_REACH = 150  # a cue further than this from a date does not decide what the date is
 WHAT_LEN = 140
 TEXT_LEN = 300
@@ -483,6 +485,9 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
     st.conf_url = conf.pop() if len(conf) == 1 else None
     index = 0
     for unit in units:
+        if index >= MAX_DATES_TOTAL:
+            st.explain.append(f"more than {MAX_DATES_TOTAL} dates: the rest of the post is not read")
+            break
         dates = find_dates(unit.text, g, unit.low)[:MAX_DATES]
         if not dates:
             if st.slot_day is not None and _SLOT.match(unit.text):
@@ -505,6 +510,8 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
         for raw in find_dates(subject_unit.text, g)[:5]:
             _take(st, subject_unit, raw, 0, len(subject_unit.text), 0, len(subject_unit.text), index)
             index += 1
+    if len(st.explain) > MAX_EXPLAIN:
+        st.explain[MAX_EXPLAIN - 1 :] = [f"... and {len(st.explain) - MAX_EXPLAIN + 1} more lines"]
     deadlines = tuple(d for _, d in st.deadlines)
     meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10))
     actions = _action_items(st, units, g)
@@ -523,7 +530,7 @@ def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
                 ranges.append((first, last))
     if not ranges:
         return
-    for unit in units:
+    for unit in units[:MAX_DATES_TOTAL]:
         found = None
         for w in g.weekday_re.finditer(unit.low):
             if len(w["wd"]) < 5:  # "Sun", "Wed": too often something else

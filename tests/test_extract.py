@@ -330,6 +330,15 @@ def test_backtracking_line_is_fast():
         assert time.perf_counter() - started < 1.0
 
 
+def test_flood_of_dates_is_cut():
+    # A megabyte of dated lines is read up to a cap, fast, and says so.
+    body = "Please send comments by 5 May; the call is on 6 May at 15:00 UTC.\n" * 15000
+    started = time.perf_counter()
+    ex = post(body, date="Mon, 04 May 2026 09:00:00 +0000")
+    assert time.perf_counter() - started < 1.0
+    assert len(ex.deadlines) == 1 and len(ex.meetings) == 1 and len(ex.explain) <= 300
+
+
 @pytest.mark.parametrize(
     "body",
     ["", "\x00\x01\x02", "31 February", "on 99 May", "29 February 2027", "| | | |\n" * 50, "Deadline:\n\n:\n",
