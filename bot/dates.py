@@ -42,7 +42,8 @@ _DASH = r"(?:-|–|—|‐)"
 # Capitalised words that start sentences but name nobody ("The BPF will publish", "Suggestion to invite").
 _NOT_NAME = (
     r"(?!(?:The|This|That|These|Those|A|An|Our|Their|We|It|They|You|I|All|Each|Every|Some|Any|No|Next|Please|"
-    r"Suggestion|Participants|Members|Everyone)\b)"
+    r"Suggestion|Participants|Members|Everyone|Everybody|Someone|Somebody|Anyone|Nobody|He|She|Who|People|There|"
+    r"Here|Then|Also|Thanks|Thank|Once|If|When|Finally|However)\b)"
 )
 
 
@@ -205,7 +206,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         action=re.compile(
             r"(?:@(?P<at>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){0,3})"
             r"|(?<![\w@])" + _NOT_NAME + r"(?P<name>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){1,3})"
-            r"|(?<=[:–—-])\s{0,2}" + _NOT_NAME + r"(?P<one>[A-Z][a-z]{1,20}))"
+            r"|(?:^|(?<=[:–—-]))\s{0,2}" + _NOT_NAME + r"(?P<one>[A-Z][a-z]{1,20}))"
             r"\s{1,2}(?:(?:will|to|shall|should)\s{1,2})(?:" + _alt(w["action_verbs"]) + r")(?!\w)"
         ),
     )

@@ -224,13 +224,21 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
         soft = (
             not strong
             and len(s) <= 60
-            and s[0].isupper()
+            and re.sub(r"^\d{1,2}\.\s+", "", s)[:1].isupper()
             and not re.search(r"[.!?:;,]$", s)
             and len(s.split()) <= 8
-            and not _BULLET.match(s)
+            and (not _BULLET.match(s) or re.match(r"\d{1,2}\.\s+[A-Z]", s) is not None)
             and "|" not in s
-            and (i == 0 or not lines[i - 1].strip())
-            and (i + 1 >= n or not lines[i + 1].strip())
+            and (
+                ((i == 0 or not lines[i - 1].strip()) and (i + 1 >= n or not lines[i + 1].strip()))
+                # "2. Background paper" over its paragraph
+                or (
+                    re.match(r"\d{1,2}\.\s+[A-Z]", s) is not None
+                    and i + 1 < n
+                    and bool(lines[i + 1].strip())
+                    and not _BULLET.match(lines[i + 1].strip())
+                )
+            )
         )
         if strong or soft:
             flush()
@@ -878,6 +886,10 @@ def _summary(st: _State, units: list[_Unit], titles: list[str], g: Grammar) -> S
                 decisions.append(_mask(_short(s, 200), g))
                 if len(decisions) >= 10:
                     break
+    for u in units[:MAX_UNITS]:
+        # bullets under a "Next steps:" line
+        if len(next_steps) < 10 and u.context and g.cues["next_step_cues"].search(lower(u.context)) and u.text != u.context:
+            next_steps.append(_mask(_short(re.sub(r"^[-*•·–]\s+", "", u.text), 200), g))
     if not next_steps:
         next_steps = [f"{d.due}: {d.what}" for _, d in st.deadlines if not d.past][:10]
     return Summary(title, day, tuple(sections), tuple(decisions), tuple(next_steps))
