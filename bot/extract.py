@@ -433,11 +433,27 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
     text = re.sub(r"^(?:[-*•·–▪◦+]|\d{1,2}[.)]|[a-z][.)])\s+", "", text.strip())
     text = re.sub(r"\(\s*[,;:]?\s*\)", " ", text)
     if text.count("(") != text.count(")"):  # a bracket left open or closed by the cut-out date or time
-        text = re.sub(r"\s*\(\s*$|^\s*\)|\s\)\s|\s\($", " ", text)
-        text = re.sub(r"(?<=\S)\s\)(?=\s|$)|(?<=\s)\((?=\s|$)", "", text)
+        text = _balance(text)
     text = re.sub(r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|,)(?=\s*(?:[,.;:)]|$))", " ", text)
     text = _short(text, WHAT_LEN)
     return text or fallback
+
+
+def _balance(text: str) -> str:
+    """Drop the brackets that lost their partner."""
+    out: list[str] = []
+    opened: list[int] = []
+    for ch in text:
+        if ch == "(":
+            opened.append(len(out))
+        elif ch == ")":
+            if not opened:
+                continue
+            opened.pop()
+        out.append(ch)
+    for pos in reversed(opened):
+        del out[pos]
+    return " ".join("".join(out).split())
 
 
 def _who(sentence: str, g: Grammar) -> str | None:
