@@ -32,6 +32,7 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "NZST": (720, "Pacific/Auckland", False), "NZDT": (780, "Pacific/Auckland", True),
     "JST": (540, None, None), "KST": (540, None, None), "SGT": (480, None, None), "HKT": (480, None, None),
     "IST": (330, None, None),
+    "Eastern": (0, "America/New_York", None), "Pacific": (0, "America/Los_Angeles", None),
     "UK time": (0, "Europe/London", None), "London time": (0, "Europe/London", None),
     "Paris time": (0, "Europe/Paris", None), "heure de Paris": (0, "Europe/Paris", None),
     "Brussels time": (0, "Europe/Brussels", None), "Geneva time": (0, "Europe/Zurich", None),

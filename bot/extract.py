@@ -117,6 +117,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“#¿¡(])|(?<=[.!?][)\"”])\s+
 _CLAUSE = re.compile(r";|\s(?:but|however|instead|pero|mais)\s", re.IGNORECASE)
 _SUBJECT_TAGS = re.compile(r"^(?:\s*(?:\[[^\]]{0,60}\]|(?:re|fwd?|aw|tr|sv)\s*:))+\s*", re.IGNORECASE)
 _SLOT = re.compile(r"^(?:[-*•·–]\s+)?\(?\d{1,2}(?:[:h.]\d\d)?\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}")
+_ALL_TIMES = re.compile(r"(?i:all times (?:are |shown |given )?(?:in )?|times (?:are )?in )\(?([A-Z][A-Za-z]{1,3}(?:[+-]\d{1,2})?)\b")
 _YEAR = re.compile(r"(?<![\d/.:-])((?:19|20)\d\d)(?![\d/:-])")
 _DATE_FIELD = re.compile(r"(?:^|;\s)(?:date|when|fecha|cuándo|quand)\s?:\s*$")
 _CONF_URL = re.compile(r"zoom\.|webex\.|meet\.|teams\.|jitsi|bigbluebutton|gotomeeting|whereby\.", re.IGNORECASE)
@@ -479,6 +480,7 @@ class _State:
     subject_clean: str = ""
     conf_url: str | None = None  # the post's one video-conference link, if it has exactly one
     slot_day: date | None = None  # the day of the meeting just read: agenda lines below it are its slots
+    default_zone: re.Match[str] | None = None  # from "All times are UTC"
 
 
 def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Extraction:
@@ -505,6 +507,9 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
             st.explain.append(f"rule {rule.name} hit (score {score:g} >= {rule.threshold:g}): {rule.description}")
     st.explain.append(f"kind: {kind}" + (f" (first hit: {hits[0]})" if hits else " (no rule hit)"))
     units, titles = _units(msg.text, g)
+    said = _ALL_TIMES.search(msg.text[:MAX_TEXT])
+    if said:
+        st.default_zone = g.zone_re.match(said.group(1))
     conf = {u for unit in units for u in unit.urls if _CONF_URL.search(u)}
     st.conf_url = conf.pop() if len(conf) == 1 else None
     index = 0
@@ -774,11 +779,15 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
     if span is None:
         return first.isoformat(), date_end, None, None
     found = find_zone(text, g, span.end)
-    if found is None:
+    zone_end = span.end
+    if found is not None:
+        zm = found[1]
+        zone_end = span.end + zm.end()
+    elif st.default_zone is not None:
+        zm = st.default_zone  # "All times are UTC"
+    else:
         st.explain.append(f"'{raw.text.strip()}': a time without a zone: the day only")
         return first.isoformat(), date_end, None, (span.start, span.end)
-    _, zm = found
-    zone_end = span.end + zm.end()
     tz, conflict = zone_offset(zm, first, span.h1, span.m1)
     start = datetime.combine(first, time(span.h1, span.m1), tzinfo=tz)
     end: datetime | None = None

@@ -155,6 +155,15 @@ def test_timeline_table():
     assert [(m.start, m.end) for m in ex.meetings] == [("2027-12-06", "2027-12-10")]
 
 
+def test_all_times_are_utc():
+    # "All times are UTC" gives the zone to times written without one.
+    ex = post("All times are UTC.\n\nThe opening session is on 3 March at 14:00.\n", date="Mon, 01 Feb 2027 10:00:00 +0000")
+    assert [m.start for m in ex.meetings] == ["2027-03-03T14:00:00+00:00"]
+    # Without it, a time without a zone gives the day only.
+    ex = post("The opening session is on 3 March at 14:00.\n", date="Mon, 01 Feb 2027 10:00:00 +0000")
+    assert [m.start for m in ex.meetings] == ["2027-03-03"]
+
+
 def test_cancelled_meeting_is_dropped():
     # A cancelled call is not a meeting; the replacement date is.
     ex = post(
