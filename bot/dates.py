@@ -78,6 +78,7 @@ class Grammar:
     deadline_prep: re.Pattern[str]  # anchored at the end of the text before a date
     weak_deadline_prep: re.Pattern[str]  # the same, but only with a deadline cue in the sentence
     vague_prep: re.Pattern[str]  # "w/c": the date that follows names a week
+    superseded_prep: re.Pattern[str]  # "not", "previously": the date that follows is replaced
     weekday_re: re.Pattern[str]  # a weekday name on its own
     not_deadline_prep: re.Pattern[str]
     moved_prep: re.Pattern[str]
@@ -199,6 +200,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         cues=cues,
         deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + r"\s?:?" + words_between + r"[\s,]{0,3}$"),
         weekday_re=re.compile(r"(?<!\w)(?P<wd>" + _alt(weekdays) + r")(?!\w)"),
+        superseded_prep=re.compile(r"(?<!\w)" + _alt(w["superseded_preps"]) + r"\s{0,2}(?:on\s{1,2}|the\s{1,2})?[\s,]{0,2}$"),
         vague_prep=re.compile(r"(?<!\w)" + _alt(w["vague_preps"]) + r"\s{0,2}(?:the\s{1,2})?$"),
         weak_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["weak_deadline_preps"]) + words_between + r"[\s,]{0,3}$"),
         not_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["not_deadline_preps"]) + r"(?:\s{1,2}the)?\s{0,2}$"),

@@ -601,6 +601,9 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if g.vague_prep.search(before):
         st.explain.append(f"{quote}: not taken: it names a week, not a day")
         return
+    if g.superseded_prep.search(before):
+        st.explain.append(f"{quote}: not taken: an old or wrong date that the text replaces")
+        return
     strong = g.deadline_prep.search(before) is not None
     if not strong and g.weak_deadline_prep.search(before):
         strong = bool(g.cues["deadline_cues"].search(sentence_low) or g.cues["window_cues"].search(sentence_low))

@@ -217,6 +217,17 @@ def test_relative_days_pin_and_next_week_does_not():
     assert ex.meetings == ()
 
 
+def test_replaced_dates_are_dropped():
+    # "not 17 March", "previously 28 April": the old date is no item; an extension from/to keeps the new one.
+    ex = post("Correction: the next call is on 18 March, not 17 March.\n", date="Mon, 01 Mar 2027 10:00:00 +0000")
+    assert [m.start for m in ex.meetings] == ["2027-03-18"]
+    ex = post(
+        "Submissions are now due 5 May (previously 28 April). The deadline was extended from 28 April to 5 May.\n",
+        date="Tue, 20 Apr 2027 10:00:00 +0000",
+    )
+    assert [(d.due, d.extended) for d in ex.deadlines] == [("2027-05-05", True)]
+
+
 def test_extended_deadline():
     # "extended to" marks the deadline as extended.
     ex = post(
