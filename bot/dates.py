@@ -237,6 +237,7 @@ class RawDate:
 
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "–—‐’‘“”«»¿¡…•·|"})
 _ISO_HINT = re.compile(r"(?:19|20)\d\d-\d")
+_NUM_HINT = re.compile(r"[0-9][/.][0-9]")
 _NUMERIC = re.compile(r"(?<![\w/.:-])(?P<a>[0-3]?\d)([/.])(?P<b>[0-3]?\d)\2(?P<y>(?:19|20)\d\d)(?![\w/:-]|\.\d)")
 
 
@@ -264,7 +265,7 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
     relative = not words.isdisjoint(g.relative_tokens)
     iso = "-" in text and _ISO_HINT.search(text) is not None
     has_month = not words.isdisjoint(g.month_tokens)
-    numeric = ("/" in text or "." in text) and _NUMERIC.search(text) is not None
+    numeric = ("/" in text or "." in text) and _NUM_HINT.search(text) is not None and _NUMERIC.search(text) is not None
     if not (has_month or relative or iso or numeric):
         return []
     months = [(a.start(), a.end()) for a in g.prefilter.finditer(text)] if has_month else []

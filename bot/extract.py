@@ -507,7 +507,8 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
             st.explain.append(f"rule {rule.name} hit (score {score:g} >= {rule.threshold:g}): {rule.description}")
     st.explain.append(f"kind: {kind}" + (f" (first hit: {hits[0]})" if hits else " (no rule hit)"))
     units, titles = _units(msg.text, g)
-    said = _ALL_TIMES.search(msg.text[:MAX_TEXT])
+    head = msg.text[:MAX_TEXT]
+    said = _ALL_TIMES.search(head) if ("times" in head or "Times" in head or "TIMES" in head) else None
     if said:
         st.default_zone = g.zone_re.match(said.group(1))
     conf = {u for unit in units for u in unit.urls if _CONF_URL.search(u)}

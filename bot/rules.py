@@ -275,7 +275,11 @@ def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
     lower = {"subject": p.subject_lower, "body": p.body_lower}
     score = 0.0
     for cue in rule.cues:
-        hits = sum(1 for phrase in cue.phrases if _has_phrase(lower[cue.where], phrase))
+        hits = 0
+        for phrase in cue.phrases:
+            if hits >= cue.max_hits:
+                break
+            hits += 1 if _has_phrase(lower[cue.where], phrase) else 0
         for regex in cue.regexes:
             if hits >= cue.max_hits:
                 break
