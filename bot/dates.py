@@ -273,7 +273,8 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
         for m in _NUMERIC.finditer(text):
             a, b, y = int(m["a"]), int(m["b"]), int(m["y"])
             # 05/03/2021 could be 5 March or May 3: only an order that a day over 12 proves is taken.
-            if 12 < a <= 31 and 1 <= b <= 12:
+            # Dots are day.month.year wherever they are written (12.03.2019).
+            if (12 < a <= 31 or (m.group(2) == "." and 1 <= a <= 12)) and 1 <= b <= 12:
                 found.append(RawDate(m.start(), m.end(), m.group(0), "date", y, b, a))
             elif 12 < b <= 31 and 1 <= a <= 12:
                 found.append(RawDate(m.start(), m.end(), m.group(0), "date", y, a, b))

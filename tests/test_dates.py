@@ -93,6 +93,7 @@ def test_numeric_dates_only_when_the_order_is_certain():
     assert days("hasta el 15/03/2021", date(2021, 3, 1))[0][0] == "2021-03-15"
     assert days("due 03/15/2021", date(2021, 3, 1))[0][0] == "2021-03-15"
     assert days("el 05/03/2021", date(2021, 3, 1)) == []
+    assert days("am 05.03.2021", date(2021, 3, 1))[0][0] == "2021-03-05"
 
 
 def test_lower_case_may_is_not_a_month():
