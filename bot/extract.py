@@ -197,7 +197,10 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
         nonlocal cur, cur_kind, cur_urls
         if cur:
             joined = " ".join(cur)
-            is_title = cur_kind == "plain" and len(joined.split()) <= 8 and not re.search(r"[.!?:]$", joined)
+            # A short line without a full stop at the top of the post is its title ("Virtual meeting 25 May").
+            is_title = (
+                cur_kind == "plain" and len(units) < 3 and len(joined.split()) <= 8 and not re.search(r"[.!?:]$", joined)
+            )
             grp = None
             if date_heading and cur_kind in ("bullet", "plain"):
                 joined = f"{date_heading} {joined}"
@@ -691,7 +694,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if g.cues["cancel_cues"].search(clause) and not g.moved_prep.search(before):
         st.explain.append(f"{quote}: not taken: cancelled ('{g.cues['cancel_cues'].search(clause).group(0)}')")  # type: ignore[union-attr]
         return
-    if st.kind == "meeting_report" and (past_day or unit.title):
+    if st.kind == "meeting_report" and (past_day or (unit.title and not g.cues["future_cues"].search(unit.low))):
         st.explain.append(f"{quote}: not taken: the meeting this report is about (or history)")
         return
     start, end, conflict, tspan = _when(st, text, raw, res, lo, hi, prev_end, next_start)

@@ -19,7 +19,9 @@ def post(body: str, *, date: str, subject: str = "[wg] news") -> extract.Extract
         f"From: Chair <chair@example.org>\nTo: wg@lists.example.org\nSubject: {subject}\nDate: {date}\n"
         f"Message-ID: <t@example.org>\nContent-Type: text/plain; charset=utf-8\n\n{body}"
     ).encode()
-    return extract.analyze(read_message(raw, received=RECEIVED, max_body_bytes=5_000_000), RULES)
+    ex = extract.analyze(read_message(raw, received=RECEIVED, max_body_bytes=5_000_000), RULES)
+    assert "extraction failed: see the log" not in ex.explain  # the safety net must not hide a bug
+    return ex
 
 
 def test_feedback_deadline_and_timed_workshop():
@@ -294,6 +296,18 @@ def test_opening_and_publication_days_are_not_deadlines():
         subject="Convocatoria 2027",
     )
     assert [d.due for d in ex.deadlines] == ["2027-03-29"]
+
+
+def test_report_keeps_the_next_meeting():
+    # A report drops the meeting it reports on, but keeps the next one, even on a title-like line.
+    ex = post(
+        "Minutes of the call of 3 May 2027\n\nPresent: A, B\n\nThe group reviewed the draft.\n\n"
+        "Next meeting 17 May 2027 15:00 UTC\n",
+        date="Mon, 03 May 2027 20:00:00 +0000",
+        subject="Minutes of the call",
+    )
+    assert ex.kind == "meeting_report"
+    assert [m.start for m in ex.meetings] == ["2027-05-17T15:00:00+00:00"]
 
 
 def test_report_summary_masks_credentials():
