@@ -6,7 +6,11 @@ at the SMTP receiver. Prints p50/p99 of both, the differences, and the idle daem
 `listbot run` process). Targets (issue 3): p50 within floor + 100 ms, p99 within floor + 400 ms,
 idle RSS below 80 MB.
 
-    python bench/roundtrip.py [--messages 200]
+The commands alternate `help` and `upcoming`, with --items deadlines and meetings in the store
+(default 10,000), and their round trips are also printed apart. Target (issue 4): `upcoming` within
+1.5x of `help`, p50 and p99.
+
+    python bench/roundtrip.py [--messages 400] [--items 10000]
 """
 
 from __future__ import annotations
@@ -31,11 +35,14 @@ from aiosmtpd.controller import Controller
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from commands import fill  # noqa: E402  (bench/commands.py: the same 10,000 items)
 from dovecot import Dovecot, dovecot_binary, free_port  # noqa: E402
 
 from bot.app import serve  # noqa: E402
 from bot.config import from_dict  # noqa: E402
+from bot.store import Store  # noqa: E402
 
 MEMBER = "ana@example.org"
 PASSWORD_ENV = "LISTBOT_BENCH_IMAP_PASSWORD"
@@ -91,10 +98,14 @@ class Watcher:
         await client.logout()
 
 
+COMMANDS = ("help", "upcoming")
+
+
 def command(n: int) -> bytes:
+    name = COMMANDS[n % len(COMMANDS)]
     return (
-        f"From: Ana <{MEMBER}>\r\nTo: listbot@example.org\r\nSubject: help\r\n"
-        f"Message-ID: <bench-rt-{n}@example.org>\r\n\r\nhelp\r\n"
+        f"From: Ana <{MEMBER}>\r\nTo: listbot@example.org\r\nSubject: {name}\r\n"
+        f"Message-ID: <bench-rt-{n}@example.org>\r\n\r\n{name}\r\n"
     ).encode()
 
 
@@ -118,10 +129,13 @@ def config_data(server: Dovecot, smtp_port: int, folder: Path, mailbox: str = "I
     }
 
 
-async def measure(server: Dovecot, smtp_port: int, receiver: Receiver, folder: Path, count: int) -> tuple[
+async def measure(server: Dovecot, smtp_port: int, receiver: Receiver, folder: Path, count: int, items: int) -> tuple[
     list[float], list[float]
 ]:
     config = from_dict(config_data(server, smtp_port, folder))
+    store = Store.open(config.store.path)
+    fill(store, items, config.list.timezone)
+    store.close()
     stop, ready = asyncio.Event(), asyncio.Event()
     daemon = asyncio.create_task(serve(config, stop=stop, ready=ready))
     await asyncio.wait_for(ready.wait(), 15)
@@ -213,7 +227,8 @@ def idle_rss(server: Dovecot, smtp_port: int, folder: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=200, help="command mails to time (default 200)")
+    parser.add_argument("--messages", type=int, default=400, help="command mails to time (default 400)")
+    parser.add_argument("--items", type=int, default=10_000, help="items in the store (default 10,000)")
     args = parser.parse_args(argv)
     if dovecot_binary() is None:
         print("dovecot is not installed (apt-get install dovecot-imapd)", file=sys.stderr)
@@ -227,11 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="listbot-bench-"))
     try:
         server.start()
-        floor, roundtrip = asyncio.run(measure(server, smtp_port, receiver, folder, args.messages))
+        floor, roundtrip = asyncio.run(measure(server, smtp_port, receiver, folder, args.messages, args.items))
         ms = 1000.0
         f50, f99 = percentile(floor, 50) * ms, percentile(floor, 99) * ms
         r50, r99 = percentile(roundtrip, 50) * ms, percentile(roundtrip, 99) * ms
-        print(f"messages: {len(roundtrip)} (replies received: {receiver.count})")
+        replies = len([key for key in receiver.arrived if key])
+        print(f"messages: {len(roundtrip)} (replies received: {replies}; mails at the receiver in all, with"
+              f" the list reminders for the stored items: {receiver.count})")
         print(f"APPEND -> IDLE push (floor):   p50 {f50:7.1f} ms   p99 {f99:7.1f} ms"
               f"   mean {statistics.mean(floor) * ms:7.1f} ms")
         print(f"APPEND -> reply at SMTP:       p50 {r50:7.1f} ms   p99 {r99:7.1f} ms"
@@ -239,6 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"above the floor:               p50 {r50 - f50:+7.1f} ms   p99 {r99 - f99:+7.1f} ms"
               f"   (targets: p50 <= +100 ms: {'met' if r50 - f50 <= 100 else 'MISSED'},"
               f" p99 <= +400 ms: {'met' if r99 - f99 <= 400 else 'MISSED'})", flush=True)
+        per = {name: roundtrip[i::len(COMMANDS)] for i, name in enumerate(COMMANDS)}
+        for name, values in per.items():
+            print(f"  {name:9s} ({len(values)}):         p50 {percentile(values, 50) * ms:7.1f} ms"
+                  f"   p99 {percentile(values, 99) * ms:7.1f} ms")
+        q50 = percentile(per["upcoming"], 50) / percentile(per["help"], 50)
+        q99 = percentile(per["upcoming"], 99) / percentile(per["help"], 99)
+        print(f"upcoming/help with {args.items} items: p50 {q50:.2f}x   p99 {q99:.2f}x"
+              f"   (target <= 1.5x: {'met' if q50 <= 1.5 and q99 <= 1.5 else 'MISSED'})", flush=True)
         rss = idle_rss(server, smtp_port, folder)
         print(f"idle daemon RSS: {rss:.1f} MiB (target < 80 MiB: {'met' if rss < 80 else 'MISSED'})")
     finally:
