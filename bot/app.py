@@ -17,7 +17,7 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import mailbox, router
+from bot import mailbox, mailman, router
 from bot.config import Config, ConfigError
 from bot.ingest import record_failure
 from bot.store import AsyncStore, Store, StoreError, from_utc_text, to_utc_text
@@ -146,6 +146,7 @@ async def serve(
     from bot.smtp import Sender
 
     password = config.secret("imap", config.imap.password_env)
+    mailman_password = _mailman_password(config)
     rules = _load_rules()
     store = Store.open(config.resolve(config.store.path))
     astore = AsyncStore(store)
@@ -182,7 +183,8 @@ async def serve(
     sender_task: asyncio.Task[None] | None = None
     mailbox_task: asyncio.Task[None] | None = None
     try:
-        add_jobs(scheduler, config=config, astore=astore, wake_sender=sender.wake, now_fn=now_fn)
+        add_jobs(scheduler, config=config, astore=astore, wake_sender=sender.wake, now_fn=now_fn,
+                 mailman_password=mailman_password)
         loop = asyncio.get_running_loop()
         # Job events can come from the executor's threads: write from the loop.
         scheduler.add_listener(
@@ -268,6 +270,13 @@ def _embedded(config: Config) -> tuple[Any, Any]:
     return banner, start_embedded
 
 
+def _mailman_password(config: Config) -> str:
+    """The Mailman REST password (a ConfigError naming the key when its variable is not set); "" when off."""
+    if not config.members.mailman_url:
+        return ""
+    return config.secret("members", config.members.mailman_password_env, key="mailman_password_env")
+
+
 def _load_rules() -> Any:
     from bot.rules import RuleError, load_rules
 
@@ -309,7 +318,7 @@ async def _run(config: Config) -> int:
 
 
 def cli_check_config(args: argparse.Namespace, config: Config) -> int:
-    """`listbot check-config FILE`: the file is valid (checked on load); now try both servers."""
+    """`listbot check-config FILE`: the file is valid (checked on load); now try both servers (and Mailman)."""
     print(f"{args.config_file}: valid")
     return asyncio.run(_check_servers(config))
 
@@ -338,6 +347,14 @@ async def _check_servers(config: Config) -> int:
         except ConfigError as exc:
             failures += 1
             print(f"listbot: {exc}", file=sys.stderr)
+        if config.members.mailman_url:
+            try:
+                found = await asyncio.to_thread(mailman.fetch_members, config, _mailman_password(config))
+                print(f"Mailman {mailman.list_url(config)}: {len(found)} addresses on the rosters "
+                      f"({', '.join(config.members.mailman_roles)})")
+            except (ConfigError, mailman.MailmanError) as exc:
+                failures += 1
+                print(f"listbot: {exc}", file=sys.stderr)
     finally:
         if stop_embedded is not None:
             await stop_embedded()
@@ -403,6 +420,7 @@ def status_lines(store: Store, *, now: datetime) -> list[str]:
     )
     for mail in store.failed_mail(limit=5):
         lines.append(f"  failed mail to {mail.recipient} {mail.message_id}: {mail.last_error}")
+    lines.extend(mailman.status_lines(store))
     failures = store.failures(limit=5)
     lines.append(f"messages that failed: {len(failures)}{'+' if len(failures) == 5 else ''}")
     for f in failures:

@@ -79,8 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", type=_iso_now, help="pretend it is this time (ISO 8601; default: now)")
 
     sub.add_parser("run", parents=[common], help="run the daemon (embedded mail server unless configured otherwise)")
-    sub.add_parser("status", parents=[common], help="last sync, mailbox position, outbox, failures, next jobs")
-    p = sub.add_parser("check-config", parents=[common], help="validate a configuration file and try both servers")
+    sub.add_parser("status", parents=[common], help="last sync, mailbox position, outbox, failures, Mailman roster, next jobs")
+    p = sub.add_parser(
+        "check-config", parents=[common],
+        help="validate a configuration file and try both mail servers (and Mailman, when set)",
+    )
     p.add_argument("config_file", metavar="FILE")
 
     p = sub.add_parser("send", parents=[common], help="send one mail through the configured SMTP server (try the bot)")

@@ -93,7 +93,7 @@ class StoreSection:
 
 @dataclass(frozen=True)
 class MembersSection:
-    # A file of member addresses, one a line; empty: nobody is a member but the moderators.
+    # A file of member addresses, one a line; empty: nobody but the moderators (and Mailman's roster).
     roster: str = ""
     moderators: tuple[str, ...] = ()
     # The authserv-id of the receiving server whose Authentication-Results header is trusted.
@@ -103,6 +103,16 @@ class MembersSection:
     # Replies per sender per hour, and for everyone together.
     rate_per_hour: int = 20
     global_rate_per_hour: int = 500
+    # Mailman 3's core REST API (like "http://localhost:8001/3.1"); empty: off. Its roster counts too.
+    mailman_url: str = ""
+    # The list's Mailman list id ("wg.lists.example.org"); empty: [list] address with "." for "@".
+    mailman_list: str = ""
+    # Which Mailman rosters count as members (moderator powers come only from `moderators`).
+    mailman_roles: tuple[str, ...] = ("member", "moderator", "owner")
+    mailman_username: str = "restadmin"
+    mailman_password_env: str = "LISTBOT_MAILMAN_PASSWORD"
+    # How often (seconds) the roster is read again; after a failure the last good one is kept.
+    mailman_refresh_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -161,14 +171,14 @@ class Config:
         """A path from the config: relative ones are relative to the current directory."""
         return Path(path).expanduser()
 
-    def secret(self, section: str, env_name: str) -> str:
+    def secret(self, section: str, env_name: str, key: str = "password_env") -> str:
         """The secret named by an environment variable; missing is a ConfigError naming the key."""
         if not env_name:
             return ""
         value = os.environ.get(env_name)
         if value is None:
             raise ConfigError(
-                f"{self.source or '<defaults>'}: [{section}] password_env: environment variable {env_name} is not set"
+                f"{self.source or '<defaults>'}: [{section}] {key}: environment variable {env_name} is not set"
             )
         return value
 
@@ -179,6 +189,8 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("smtp", "security"): _SECURITY,
     ("members", "nonmember_reply"): ("once-a-day", "never"),
 }
+# The Mailman 3 rosters that may be read as members (never "nonmember": those are only known posters).
+MAILMAN_ROLES = ("member", "moderator", "owner")
 
 
 def example_path() -> Path:
@@ -291,6 +303,7 @@ def _check(config: Config, source: str) -> None:
         ("smtp", "timeout_seconds"),
         ("members", "rate_per_hour"),
         ("members", "global_rate_per_hour"),
+        ("members", "mailman_refresh_seconds"),
         ("reminders", "tick_seconds"),
         ("digest", "days_ahead"),
     )
@@ -301,7 +314,44 @@ def _check(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: [imap] fetch_batch: must be below 1000 (aioimaplib cannot parse more)")
     if not config.store.path:
         raise ConfigError(f"{source}: [store] path: must not be empty")
+    _check_mailman(config, source)
     _check_schedule(config, source)
+
+
+def _check_mailman(config: Config, source: str) -> None:
+    """The Mailman REST URL (no credentials in it: they would end up in logs), the list id and the roles."""
+    import re
+    import urllib.parse
+
+    m = config.members
+    if m.mailman_url:
+        where = f"{source}: [members] mailman_url"
+        try:
+            url = urllib.parse.urlsplit(m.mailman_url)
+            _ = url.port  # raises ValueError for a port that is not a number from 0 to 65535
+        except ValueError:
+            url = urllib.parse.urlsplit("")
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(
+                f'{where}: must be an http:// or https:// URL like "http://localhost:8001/3.1", or empty (off), '
+                f"not {m.mailman_url!r}"
+            )
+        if url.username is not None or url.password is not None:
+            raise ConfigError(f"{where}: must not hold a user or password (use mailman_username and mailman_password_env)")
+        if url.query or url.fragment:
+            raise ConfigError(f"{where}: must not have a query or fragment, not {m.mailman_url!r}")
+    if m.mailman_list and not re.fullmatch(r"[^\s/@?#%]+\.[^\s/@?#%]+", m.mailman_list):
+        raise ConfigError(
+            f'{source}: [members] mailman_list: must be a Mailman list id like "wg.lists.example.org" (the list\'s '
+            f'address with "." for "@"), or empty, not {m.mailman_list!r}'
+        )
+    if not m.mailman_roles:
+        raise ConfigError(f"{source}: [members] mailman_roles: must name at least one of {', '.join(MAILMAN_ROLES)}")
+    for role in m.mailman_roles:
+        if role not in MAILMAN_ROLES:
+            raise ConfigError(
+                f"{source}: [members] mailman_roles: {role!r} is not one of {', '.join(repr(r) for r in MAILMAN_ROLES)}"
+            )
 
 
 def _check_schedule(config: Config, source: str) -> None:

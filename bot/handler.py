@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import commands as _commands  # noqa: F401 - registers every command
+from bot import mailman
 from bot.commands.base import Context, Result, execute
 from bot.commands.parse import MAX_LEADING_NOISE, find_commands
 from bot.config import Config
@@ -66,7 +67,7 @@ def _answer(store: Store, msg: Message, *, config: Config, now: datetime) -> str
     base = {"original_subject": msg.subject, "bot_name": config.bot.name, "list_name": config.list.name,
             "sender": sender}
 
-    if not is_member(sender, config):
+    if not is_member(sender, config, mailman.members(store, config)):
         if config.members.nonmember_reply == "never":
             return "not answered (non-member)"
         if store.reply_count(now - DAY, address=sender, kind="refusal"):

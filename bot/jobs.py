@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import digest as digest_mod
-from bot import ics
+from bot import ics, mailman
 from bot import reminders as rem
 from bot.config import Config
 from bot.outbox import queue_mail
@@ -220,9 +220,16 @@ def digest_job(store: Store, *, config: Config, now: datetime) -> str:
 
 
 def add_jobs(
-    scheduler: Any, *, config: Config, astore: AsyncStore, wake_sender: Callable[[], None], now_fn: Callable[[], datetime]
+    scheduler: Any,
+    *,
+    config: Config,
+    astore: AsyncStore,
+    wake_sender: Callable[[], None],
+    now_fn: Callable[[], datetime],
+    mailman_password: str = "",
 ) -> None:
-    """Add the tick and the digest to an APScheduler 3 AsyncIOScheduler.
+    """Add the tick and the digest (and, with [members] mailman_url, the Mailman roster refresh, first
+    at once) to an APScheduler 3 AsyncIOScheduler.
 
     Misfires are deliberate: APScheduler 3 drops a run more than misfire_grace_time late (default one
     second) without a word. The tick is idempotent and asks the store, so a late run is always wanted
@@ -273,5 +280,27 @@ def add_jobs(
         misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
         coalesce=True,
         max_instances=1,
+        replace_existing=True,
+    )
+    if not config.members.mailman_url:
+        return
+
+    async def roster() -> None:
+        try:
+            await mailman.refresh(astore, config, password=mailman_password, now=now_fn())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Mailman roster refresh failed; the last roster read is kept, the next refresh tries again")
+
+    scheduler.add_job(
+        roster,
+        IntervalTrigger(seconds=config.members.mailman_refresh_seconds, timezone=UTC),
+        id="listbot-mailman",
+        name="Mailman roster",
+        misfire_grace_time=config.members.mailman_refresh_seconds,
+        coalesce=True,
+        max_instances=1,
+        next_run_time=now_fn(),
         replace_existing=True,
     )

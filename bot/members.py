@@ -1,4 +1,4 @@
-"""Who may use the bot: the roster file, the moderators, and proof that a moderator really sent a mail."""
+"""Who may use the bot: the roster file (and Mailman's), the moderators, and proof that a moderator sent a mail."""
 
 from __future__ import annotations
 
@@ -53,16 +53,21 @@ def is_moderator(address: str, config: Config) -> bool:
     return address.lower() in {m.strip().lower() for m in config.members.moderators}
 
 
-def is_member(address: str, config: Config) -> bool:
-    """A member is on the roster file, or a moderator; with the embedded servers and no roster, anyone.
+def is_member(address: str, config: Config, mailman: frozenset[str] = frozenset()) -> bool:
+    """A member is on the roster file or on Mailman's roster, or a moderator; with the embedded servers,
+    no roster file and no Mailman, anyone.
 
-    (Mailman 3's REST roster is not read yet.)"""
+    `mailman` is the last Mailman roster read (bot.mailman.members), lower-case. A Mailman that never
+    answered adds nobody: it never makes everybody a member."""
+    address = address.lower()
     if is_moderator(address, config):
         return True
-    if not config.members.roster:
+    if not config.members.roster and not config.members.mailman_url:
         # The embedded servers listen on loopback only: whoever reaches them is trying the bot out.
         return config.embedded.enabled
-    return address.lower() in load_roster(config.resolve(config.members.roster))
+    if address in mailman:
+        return True
+    return bool(config.members.roster) and address in load_roster(config.resolve(config.members.roster))
 
 
 def _domain(address: str) -> str:
