@@ -120,9 +120,10 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     suf = r"(?:" + _alt(w["ordinal_suffixes"]) + r")?" if w["ordinal_suffixes"] else ""
     conn = _alt(w["date_connectors"])
     rng = r"(?:\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2}" + _alt(w["range_words"]) + r"\s{1,2}|\s{0,2}&\s{0,2})"
-    day = r"(?P<d>[0-3]?\d)" + suf + r"(?![\d:])"
-    day2 = r"(?P<d2>[0-3]?\d)" + suf + r"(?![\d:])"
-    year = r"(?:,?\s{0,2}(?:" + conn + r"\s{1,2})?(?P<y>(?:19|20)\d\d)(?![\d:]))?"
+    # "April 6: register" is a date, "April 6:30" is not
+    day = r"(?P<d>[0-3]?\d)" + suf + r"(?!\d|:\d)"
+    day2 = r"(?P<d2>[0-3]?\d)" + suf + r"(?!\d|:\d)"
+    year = r"(?:,?\s{0,2}(?:" + conn + r"\s{1,2})?(?P<y>(?:19|20)\d\d)(?!\d|:\d))?"
     dmy = (
         r"(?<![\w/:.])(?:" + wd + r"\s{1,3}(?:the\s{1,2})?)?" + day
         + r"(?:" + rng + r"(?:" + wd.replace("?P<wd>", "?P<wd2>") + r"\s{1,3})?" + day2 + r")?"
@@ -130,7 +131,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     )
     mdy = (
         r"(?<![\w/:.])(?:" + wd + r"\s{1,3})?" + month + r"\s{0,2}" + day
-        + r"(?:" + rng + r"(?P<d2>[0-3]?\d)" + suf + r"(?![\d:]))?" + year
+        + r"(?:" + rng + r"(?P<d2>[0-3]?\d)" + suf + r"(?!\d|:\d))?" + year
     )
     iso = r"(?<![\w/.:-])(?P<y>(?:19|20)\d\d)-(?P<m>0?[1-9]|1[0-2])-(?P<d>0?[1-9]|[12]\d|3[01])(?![\w/:-])"
     fuzzy_re = (
@@ -158,7 +159,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         key: _phrases(w[key])
         for key in (
             "deadline_cues", "meeting_cues", "cancel_cues", "extension_cues", "history_cues", "hedges", "start_cues",
-            "publication_cues", "future_cues", "decision_cues", "next_step_cues",
+            "publication_cues", "future_cues", "decision_cues", "next_step_cues", "action_headings",
         )
     }
     cues["deadline_cues"] = re.compile(
@@ -209,7 +210,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
             r"(?:@(?P<at>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){0,3})"
             r"|(?<![\w@])" + _NOT_NAME + r"(?P<name>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){1,3})"
             r"|(?:^|(?<=[:–—-]))\s{0,2}" + _NOT_NAME + r"(?P<one>[A-Z][a-z]{1,20}))"
-            r"\s{1,2}(?:(?:will|to|shall|should)\s{1,2})(?:" + _alt(w["action_verbs"]) + r")(?!\w)"
+            r"\s{1,2}(?:(?:will|to|shall|should)\s{1,2})(?P<verb>" + _alt(w["action_verbs"]) + r")(?!\w)"
         ),
     )
 
@@ -318,9 +319,28 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
     picked: list[RawDate] = []
     for r in found:
         if picked and r.start < picked[-1].end:
+            if picked[-1].form == "relative" and r.form == "date" and r.end > picked[-1].end:
+                picked[-1] = _apposed(picked[-1], r, orig)  # "this Thursday, 12 March"
+            continue
+        if picked and {r.form, picked[-1].form} == {"relative", "date"} and _APPOSED.fullmatch(text, picked[-1].end, r.start):
+            picked[-1] = _apposed(picked[-1], r, orig)  # "tomorrow, Tuesday 10 March", "on 10 March (tomorrow)"
             continue
         picked.append(r)
     return _join(text, orig, picked, g)
+
+
+_APPOSED = re.compile(r"[\s,(]{0,4}")
+
+
+def _apposed(a: RawDate, b: RawDate, orig: str) -> RawDate:
+    """A relative day and a calendar date written side by side for one day: the date, keeping what the relative
+    word says so that resolve() can flag the two when they disagree."""
+    rel, cal = (a, b) if a.form == "relative" else (b, a)
+    return RawDate(
+        a.start, b.end, orig[a.start : b.end], "date", cal.year, cal.month, cal.day,
+        cal.weekday if cal.weekday is not None else rel.weekday, cal.month2, cal.day2, cal.year2, cal.joined_by,
+        rel.rel_days, cal.conflict,
+    )
 
 
 def _around(pattern: re.Pattern[str], text: str, anchors: list[tuple[int, int]]) -> list[re.Match[str]]:
@@ -460,6 +480,12 @@ def resolve(r: RawDate, ref: date, *, lean_past: bool = False, years: set[int] |
                 year, first = other, alt
                 break
     conflict = r.conflict
+    if r.rel_days is not None and first != ref + timedelta(days=r.rel_days):
+        # "tomorrow, 12 March" written on 10 March: the calendar date is the one to keep, flagged.
+        conflict = (
+            f"the text says {'today' if r.rel_days == 0 else 'tomorrow'} ({(ref + timedelta(days=r.rel_days)).isoformat()}) "
+            f"but also {first.isoformat()}; taking {first.isoformat()}"
+        )
     if r.weekday is not None and first.weekday() != r.weekday:
         wanted = r.weekday
         shift = (wanted - first.weekday() + 3) % 7 - 3  # nearest day with the written weekday, -3..+3

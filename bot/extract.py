@@ -281,7 +281,10 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             if not only_date:
                 context = s
                 date_heading = ""
-            cur, cur_kind, cur_urls = [s], "label", list(urls)
+            # "Register here by April 6:" has its own date: a whole item, not the label of the line below it.
+            cur, cur_kind, cur_urls = [s], "plain" if find_dates(s, g) else "label", list(urls)
+            if cur_kind == "plain":
+                flush()
             prev_raw = s
             continue
         if _KV.match(s) and not cur_kind == "bullet":
@@ -407,8 +410,14 @@ def _short(text: str, limit: int) -> str:
 
 
 _DANGLING = re.compile(
-    r"(?:\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|or|between|le|el|del|de|du|au|à|a|las|hasta))+\s*$",
+    r"(?:(?:^|\s)(?:on|at|by|until|till|from|to|before|in|the|of|for|and|or|between|le|el|del|de|du|au|à|a|las|hasta))+\s*$",
     re.IGNORECASE,
+)
+
+
+_NOT_A_FIELD = re.compile(
+    r"(?i)(?:friendly |quick |final |gentle )?reminder|(?:please )?note|nb|n\.b\.|ps|p\.s\.|fyi|update|important|news"
+    r"|attention|heads up|recordatorio|rappel|nota|aviso|avis"
 )
 
 
@@ -423,7 +432,8 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
         end = sentence.find("; ", a)
         field_text = sentence[start : end if end >= 0 else len(sentence)]
         key = field_text.split(":", 1)[0].strip()
-        if key and ":" in field_text:
+        # "Reminder: the call is on ...": a word that heads a line, not a field that names the date.
+        if key and ":" in field_text and not _NOT_A_FIELD.fullmatch(key):
             return fallback if re.fullmatch(r"(?i)date|when|time|fecha|quand", key) else _short(key, WHAT_LEN)
     parts = []
     pos = 0
@@ -438,9 +448,43 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
     text = re.sub(r"\(\s*[,;:]?\s*\)", " ", text)
     if text.count("(") != text.count(")"):  # a bracket left open or closed by the cut-out date or time
         text = _balance(text)
-    text = re.sub(r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|,)(?=\s*(?:[,.;:)]|$))", " ", text)
+    if "(" in text:  # "(15:00 CET)": the time again in another zone
+        text = re.sub(r"\(\s?\d{1,2}(?:[:.h]\d\d|\s?[ap]\.?m\.?)[^()]{0,40}\)", " ", text)
+    text = re.sub(
+        r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|is|are|will be|will take place|,)(?=\s*(?:[,.;:)]|$))",
+        " ", text,
+    )
+    text = re.sub(r"\s+(?=[,;.])", "", text)
     text = _short(text, WHAT_LEN)
     return text or fallback
+
+
+# Where one clause of a sentence ends and the next begins ("register by 6 April, slides by 7 April").
+_CLAUSE_BREAK = re.compile(
+    r"\s?[;:]\s|,\s(?:(?:and|or|then|while|but|y|o|et|ou|mais|pero)\s)?|\s(?:and|or|then|while|whereas|y|et|ou)\s|\s[-–—]\s"
+)
+
+
+def _item_what(st: _State, unit: _Unit, lo: int, hi: int, prev_end: int, next_start: int,
+               spans: list[tuple[int, int]]) -> str:
+    """What one dated item in unit.text[lo:hi] is: with another date in the sentence, only its own clause speaks
+    for it (the clause break nearest the other date); when that leaves nothing, the whole sentence does."""
+    text = unit.text
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    w_lo, w_hi = lo, hi
+    if not (unit.label or unit.record):
+        if prev_end > lo and prev_end <= first:
+            breaks = list(_CLAUSE_BREAK.finditer(text, prev_end, first))
+            w_lo = breaks[-1].end() if breaks else lo
+        if next_start < hi and next_start >= last:
+            breaks = list(_CLAUSE_BREAK.finditer(text, last, next_start))
+            w_hi = breaks[-1].start() if breaks else hi
+    if (w_lo, w_hi) != (lo, hi):
+        inside = [(a - w_lo, b - w_lo) for a, b in spans if w_lo <= a and b <= w_hi]
+        what = _what(text[w_lo:w_hi], inside, unit, "")
+        if what:
+            return what
+    return _what(text[lo:hi], [(a - lo, b - lo) for a, b in spans], unit, st.subject_clean)
 
 
 def _balance(text: str) -> str:
@@ -499,16 +543,19 @@ def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Ext
         return Extraction(kind, hits, (), (), (), (), None, ("extraction failed: see the log",))
 
 
-def _analyze(msg: Message, rules: RuleSet) -> Extraction:
+def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset()) -> Extraction:
     g = rules.grammar
     scored = scores(msg, rules)
     hits = tuple(rule.name for rule, hit, _ in scored if hit)
-    kind = next((rule.kind for rule, hit, _ in scored if hit), "other")
+    kind = next((rule.kind for rule, hit, _ in scored if hit and rule.kind not in not_kinds), "other")
     st = _State(msg, rules, kind, msg.date.date(), subject_clean=_SUBJECT_TAGS.sub("", msg.subject).strip())
     for rule, hit, score in scored:
         if hit:
             st.explain.append(f"rule {rule.name} hit (score {score:g} >= {rule.threshold:g}): {rule.description}")
-    st.explain.append(f"kind: {kind}" + (f" (first hit: {hits[0]})" if hits else " (no rule hit)"))
+    if not_kinds:
+        st.explain.append(f"not {', '.join(sorted(not_kinds))}: an invitation that names no due date")
+    first = next((r.name for r, hit, _ in scored if hit and r.kind == kind), None)
+    st.explain.append(f"kind: {kind}" + (f" (first hit: {first})" if first else " (no rule hit)"))
     units, titles = _units(msg.text, g)
     head = msg.text[:MAX_TEXT]
     said = _ALL_TIMES.search(head) if ("times" in head or "Times" in head or "TIMES" in head) else None
@@ -549,6 +596,10 @@ def _analyze(msg: Message, rules: RuleSet) -> Extraction:
     meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10))
     actions = _action_items(st, units, g)
     links = _links(msg.text, g)
+    if kind == "call_for_contributions" and not deadlines and "meeting_invitation" in {r.kind for r, hit, _ in scored if hit}:
+        # An invitation whose agenda mentions a call ("call for volunteers", "call for change proposals") and names
+        # no due date is an invitation.
+        return _analyze(msg, rules, not_kinds | {kind})
     summary = _summary(st, units, titles, g) if kind == "meeting_report" else None
     return Extraction(kind, hits, deadlines, meetings, actions, links, summary, tuple(st.explain))
 
@@ -671,7 +722,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
                 return
             due_day = res.last
         extended = bool(g.cues["extension_cues"].search(clause) or g.moved_prep.search(before))
-        what = _what(sentence, [(raw.start - lo, raw.end - lo)], unit, st.subject_clean)
+        what = _item_what(st, unit, lo, hi, prev_end, next_start, [(raw.start, raw.end)])
         item = Deadline(
             due=due_day.isoformat(), what=_mask(what, g), who=_who(sentence, g), approx=res.approx,
             conflict=res.conflict, past=due_day < st.ref, text=text_out, extended=extended,
@@ -699,8 +750,8 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         return
     start, end, conflict, tspan = _when(st, text, raw, res, lo, hi, prev_end, next_start)
     conflict = res.conflict or conflict
-    spans = [(raw.start - lo, raw.end - lo)] + ([(tspan[0] - lo, tspan[1] - lo)] if tspan else [])
-    what = _what(sentence, spans, unit, st.subject_clean)
+    spans = [(raw.start, raw.end)] + ([tspan] if tspan else [])
+    what = _item_what(st, unit, lo, hi, prev_end, next_start, spans)
     where = next((u for u in unit.urls if _CONF_URL.search(u)), None)
     where = where or (unit.urls[0] if len(unit.urls) == 1 else None)
     if where is None and st.conf_url and len(start) > 10 and res.last is None:
@@ -810,27 +861,55 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
 # Action items, links, summary
 
 
+_ACTION_PREFIX = re.compile(r"(?i)\s*(?:action(?: item)?s?|ai|todo)\s*[:\-–]\s*")
+# "Tom: book the room", "(Tom)" or "- Tom" after the task: who owns an action listed under "Action items:".
+_OWNER_FIRST = re.compile(r"^(?!(?:Note|Notes|Deadline|Due|Done|Status|Update|Owner|When|What|Action|Task)\b)([A-Z][\w'’-]{1,30}(?:\s[A-Z][\w'’-]{1,30}){0,2})\s?[:–—]\s+")
+_OWNER_LAST = re.compile(r"\s(?:\(|[–—-]\s)([A-Z][\w'’-]{1,30}(?:(?:\s|,\s?|\s&\s|\sand\s)[A-Z][\w'’-]{1,30}){0,3}|all)\)?\.?$")
+
+
 def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionItem, ...]:
     items: list[ActionItem] = []
     seen: set[str] = set()
     for _, d in st.deadlines:
         if d.who:
             what = re.sub(r"^@?" + re.escape(d.who) + r"\s+(?:will|to|shall|should)\s+", "", d.what)
-            items.append(ActionItem(d.who, what, d.due, d.text))
+            items.append(ActionItem(d.who, what.strip() or d.what, d.due, d.text))
             seen.add(d.text)
     if st.kind != "meeting_report":
         return tuple(items)
+    headings = g.cues["action_headings"]
     for unit in units[:MAX_UNITS]:
         if len(items) >= 30:
             break
-        for a, b in _sentences(unit.text):
+        # A bullet under "Action items:" is one action, whatever its wording.
+        listed = (
+            bool(unit.context) and unit.text != unit.context and _BULLET.match(unit.text) is not None
+            and headings.fullmatch(lower(unit.context).strip(" :-*#")) is not None
+        )
+        for a, b in [(0, len(unit.text))] if listed else _sentences(unit.text):
             sentence = unit.text[a:b]
             m = g.action.search(sentence)
-            explicit = re.match(r"(?i)\s*(?:action(?: item)?s?|ai|todo)\s*[:\-–]\s*", sentence)
-            if not (m or explicit):
+            explicit = _ACTION_PREFIX.match(sentence)
+            if not (m or explicit or listed):
                 continue
             text = _mask(_short(sentence, TEXT_LEN), g)
             if text in seen:
+                continue
+            who: str | None = None
+            if m:
+                who, what = (m["at"] or m["name"] or m["one"]).strip(), sentence[m.start("verb") :]
+            elif explicit:
+                what = sentence[explicit.end() :]
+            else:
+                what = _BULLET.sub("", sentence)
+                first = _OWNER_FIRST.match(what)
+                last = None if first else _OWNER_LAST.search(what)
+                if first:
+                    who, what = first.group(1), what[first.end() :]
+                elif last:
+                    who, what = last.group(1), what[: last.start()]
+            what = _mask(_short(what, WHAT_LEN), g)
+            if not re.search(r"\w", what):  # "Action items:" over its list is no action itself
                 continue
             seen.add(text)
             due = None
@@ -839,9 +918,7 @@ def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionIte
                 if res is not None:
                     due = res.first.isoformat()
                     break
-            who = (m["at"] or m["name"] or m["one"]).strip() if m else None
-            what = sentence[m.end() - len(m.group(0).split()[-1]) :] if m else sentence[explicit.end() :]  # type: ignore[union-attr]
-            items.append(ActionItem(who, _mask(_short(what, WHAT_LEN), g), due, text))
+            items.append(ActionItem(who, what, due, text))
     return tuple(items)
 
 

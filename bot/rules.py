@@ -11,6 +11,8 @@
 #   max_hits = 3                   # count at most this many of them (default: all)
 #   phrases = ["minutes", ...]     # words or phrases, case-insensitive, on word boundaries
 #   patterns = ['(?i)\bsummary\b']  # regular expressions
+#   [[body]]                       # instead of one [body] (or [subject]): several tables, each scored on its own
+#                                  # (strong words in one, weaker ones that count once in another)
 #   [veto]                         # a match here means the rule does not hit
 #   subject = ['(?i)^re:']
 #
@@ -43,7 +45,7 @@ _CUE_KEYS = {"weight", "max_hits", "phrases", "patterns"}
 _LANG_LIST_KEYS = (
     "capitalised_only", "ordinal_suffixes", "date_connectors", "range_words", "today", "tomorrow", "this_weekday",
     "deadline_preps", "weak_deadline_preps", "window_cues", "deadline_fillers", "vague_preps", "superseded_preps", "not_deadline_preps", "deadline_cues", "meeting_cues", "not_meeting_after", "not_deadline_after", "past_tense", "cancel_cues",
-    "extension_cues", "start_cues", "publication_cues", "future_cues", "history_cues", "hedges", "decision_cues", "next_step_cues", "credential_words", "action_verbs",
+    "extension_cues", "start_cues", "publication_cues", "future_cues", "history_cues", "hedges", "decision_cues", "next_step_cues", "action_headings", "credential_words", "action_verbs",
 )
 
 
@@ -124,6 +126,24 @@ def phrase_regex(phrases: list[str]) -> str:
     return r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)" if parts else r"(?!x)x"
 
 
+def _cue(path: Path, where: str, name: str, table: dict[str, Any]) -> Cue:
+    for key in table:
+        if key not in _CUE_KEYS:
+            raise _fail(path, f"{name}.{key}", f"unknown key (expected one of {', '.join(sorted(_CUE_KEYS))})")
+    weight = _number(path, f"{name}.weight", table.get("weight", 1))
+    max_hits = table.get("max_hits", 1_000)
+    if isinstance(max_hits, bool) or not isinstance(max_hits, int) or max_hits < 1:
+        raise _fail(path, f"{name}.max_hits", "must be a positive integer")
+    regexes = [_compile(path, f"{name}.patterns", p) for p in _strings(path, f"{name}.patterns", table.get("patterns", []))]
+    # Each phrase counts on its own, so that weights add up per distinct phrase.
+    phrases = tuple(
+        " ".join(p.lower().split()) for p in _strings(path, f"{name}.phrases", table.get("phrases", [])) if p.strip()
+    )
+    if not regexes and not phrases:
+        raise _fail(path, name, "needs phrases or patterns")
+    return Cue(where, weight, max_hits, tuple(regexes), phrases)
+
+
 def _rule(path: Path) -> Rule:
     data = _read_toml(path)
     for key in data:
@@ -143,26 +163,13 @@ def _rule(path: Path) -> Rule:
     for where in WHERE:
         if where not in data:
             continue
-        table = data[where]
-        if not isinstance(table, dict):
-            raise _fail(path, where, "must be a table")
-        for key in table:
-            if key not in _CUE_KEYS:
-                raise _fail(path, f"{where}.{key}", f"unknown key (expected one of {', '.join(sorted(_CUE_KEYS))})")
-        weight = _number(path, f"{where}.weight", table.get("weight", 1))
-        max_hits = table.get("max_hits", 1_000)
-        if isinstance(max_hits, bool) or not isinstance(max_hits, int) or max_hits < 1:
-            raise _fail(path, f"{where}.max_hits", "must be a positive integer")
-        regexes = [
-            _compile(path, f"{where}.patterns", p) for p in _strings(path, f"{where}.patterns", table.get("patterns", []))
-        ]
-        # Each phrase counts on its own, so that weights add up per distinct phrase.
-        phrases = tuple(
-            " ".join(p.lower().split()) for p in _strings(path, f"{where}.phrases", table.get("phrases", [])) if p.strip()
-        )
-        if not regexes and not phrases:
-            raise _fail(path, where, "needs phrases or patterns")
-        cues.append(Cue(where, weight, max_hits, tuple(regexes), phrases))
+        # [body] is one table of cues; [[body]] several, each with its own weight and max_hits.
+        tables = data[where] if isinstance(data[where], list) else [data[where]]
+        for n, table in enumerate(tables):
+            name = where if len(tables) == 1 and not isinstance(data[where], list) else f"{where}[{n}]"
+            if not isinstance(table, dict):
+                raise _fail(path, name, "must be a table")
+            cues.append(_cue(path, where, name, table))
     if not cues:
         raise _fail(path, "subject", "a rule must look somewhere: give [subject] or [body]")
     vetoes: list[tuple[str, re.Pattern[str]]] = []

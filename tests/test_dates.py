@@ -158,3 +158,25 @@ def test_lower_keeps_offsets():
     text = "İstanbul 5 May"
     assert len(lower(text)) == len(text)
     assert find_dates(text, G)[0].text == "5 May"
+
+
+@pytest.mark.parametrize(
+    ("text", "ref", "want"),
+    [
+        # a colon after the day ends the date; a colon and minutes make a time
+        ("Slides by June 3: upload them here", date(2026, 5, 1), [("2026-06-03", None, False, None)]),
+        ("June 3:30 pm", date(2026, 5, 1), []),
+        # a relative day and the date beside it are one date
+        ("tomorrow, Friday 8 May, at noon", date(2026, 5, 7), [("2026-05-08", None, False, None)]),
+        ("this Friday (8 May)", date(2026, 5, 4), [("2026-05-08", None, False, None)]),
+    ],
+)
+def test_dates_next_to_colons_and_relative_words(text, ref, want):
+    # Written side by side, "tomorrow" and its date are one day; "June 3:" is a date.
+    assert days(text, ref) == want
+
+
+def test_relative_word_that_disagrees_with_its_date_is_flagged():
+    # "today (9 May)" written on 7 May: the calendar date is kept and the contradiction said.
+    ((day, _, _, conflict),) = days("the call is today (9 May)", date(2026, 5, 7))
+    assert day == "2026-05-09" and conflict and "today" in conflict

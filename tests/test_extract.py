@@ -382,3 +382,63 @@ def test_never_raises(body):
     # Odd text gives an extraction, never an exception.
     ex = post(body, date="Mon, 04 May 2026 09:00:00 +0000")
     assert isinstance(ex, extract.Extraction)
+
+
+def test_neighbouring_clauses_keep_their_own_date_and_what():
+    # Two deadlines in one sentence, or a "...by <date>:" line over a link and another deadline: each date keeps
+    # its own clause as 'what', and a date right before a colon is still a date.
+    ex = post(
+        "Sign up for the hackathon by May 4, and mentors please send a short bio by 6 May.\n\n"
+        "Book your hotel room by June 2:\nhttps://example.org/hotels\nPosters are due 9 June.\n",
+        date="Tue, 14 Apr 2026 10:00:00 +0000",
+    )
+    got = [(d.due, d.what) for d in ex.deadlines]
+    assert got == [
+        ("2026-05-04", "Sign up for the hackathon"),
+        ("2026-05-06", "mentors please send a short bio"),
+        ("2026-06-02", "Book your hotel room"),
+        ("2026-06-09", "Posters are due"),
+    ]
+
+
+def test_relative_day_next_to_its_date_keeps_the_time():
+    # "tomorrow, Thursday 21 May, at 09:30 UTC (11:30 CEST)": one timed meeting; a relative word that disagrees
+    # with the date beside it is flagged.
+    ex = post(
+        "Reminder: our editorial call is tomorrow, Thursday 21 May, at 09:30 UTC (11:30 CEST).\n\n"
+        "The review meeting is on 28 May (today) at 15:00 UTC.\n",
+        date="Wed, 20 May 2026 08:00:00 +0000",
+    )
+    assert [(m.start, m.what, bool(m.conflict)) for m in ex.meetings] == [
+        ("2026-05-21T09:30:00+00:00", "Reminder: our editorial call", False),
+        ("2026-05-28T15:00:00+00:00", "The review meeting", True),
+    ]
+
+
+def test_action_items_are_never_empty():
+    # An "Action items:" line is no action itself; each bullet under it is one, with its owner when named.
+    ex = post(
+        "The group met on 3 March and reviewed the roadmap.\n\nAction items:\n"
+        "- Lena: collect the survey answers\n- Update the glossary (Omar)\n- Karl to draft the press note by 20 March\n",
+        date="Thu, 05 Mar 2026 10:00:00 +0000",
+        subject="[wg] Minutes of the 3 March call",
+    )
+    assert ex.kind == "meeting_report"
+    assert all(a.what.strip() for a in ex.action_items)
+    assert [(a.who, a.what, a.due) for a in ex.action_items] == [
+        ("Karl", "draft the press note", "2026-03-20"),
+        ("Lena", "collect the survey answers", None),
+        ("Omar", "Update the glossary", None),
+    ]
+
+
+def test_call_mentioned_in_an_agenda_is_an_invitation():
+    # An agenda that lists a "call for volunteers" and names no due date is an invitation, not a call.
+    ex = post(
+        "Agenda:\n1. Roadmap review\n2. Call for volunteers for the editing team (please send your name to Ada)\n\n"
+        "Please join the meeting on 14 May at 13:00 UTC.\n",
+        date="Mon, 11 May 2026 08:00:00 +0000",
+        subject="[wg] Agenda for the 14 May call",
+    )
+    assert ex.rules[0] == "call_for_contributions" and ex.kind == "meeting_invitation"
+    assert [m.start for m in ex.meetings] == ["2026-05-14T13:00:00+00:00"]

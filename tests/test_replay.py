@@ -173,7 +173,7 @@ EXPECTED = [
     ("2026-03-30 12:00", "bo@example.org", "Reminder: The interim meeting will take place online in 1 hour"),
     # Editors sync (2 April 17:00 UTC): its 1d reminder was due 1 April 17:00, sent on time, before the daemon
     # stopped at 18:00; its 1h reminders fell in the downtime and the meeting was over at restart: skipped.
-    ("2026-04-01 17:00", "wg@lists.example.org", "Reminder: The editors sync will take place tomorrow"),
+    ("2026-04-01 17:00", "wg@lists.example.org", "Reminder: The editors sync tomorrow"),
     # Restart 3 April 18:00: the 1d deadline reminder (2 April 09:00) is still useful, the deadline is today:
     # sent once, late. Review session (4 April 08:00 UTC): its 1d slot (3 April 08:00) was missed, still useful.
     ("2026-04-03 18:00", "wg@lists.example.org", "[late] Reminder: Position papers are due is due today"),

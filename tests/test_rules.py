@@ -43,6 +43,10 @@ def test_shipped_rules_load_in_priority_order():
         ("[wg] Agenda for the 12 May call", "Join the meeting on Zoom. Agenda: 1. Charter", "meeting_invitation"),
         ("Call for papers: workshop on privacy", "Submissions should be 8 pages.", "call_for_contributions"),
         ("Registration now open", "Registration is open for the summit.", "announcement"),
+        ("[forum] Autumn programme", "The call for tutorial proposals is open. Outlines should be sent to the chairs "
+         "by 2 June.", "call_for_contributions"),
+        ("[gt] Bulletin de juin", "Voici l'appel à contributions pour le bulletin. Merci d'envoyer vos textes avant le "
+         "12 juin.", "call_for_contributions"),
         ("Re: thoughts", "I agree with Ana, thanks.", "other"),
         ("hello", "Nice to meet you all.", "other"),
     ],
@@ -50,6 +54,17 @@ def test_shipped_rules_load_in_priority_order():
 def test_classify(subject, body, kind):
     # The first rule that hits decides the kind; nothing hitting is 'other'.
     assert classify(msg(subject, body), load_rules())[0] == kind
+
+
+def test_several_body_tables_score_apart(rules_copy: Path):
+    # [[body]] tables: a weak phrase counted once in its own table does not make the rule hit on its own.
+    (rules_copy / "poll.toml").write_text(
+        'description = "A poll"\nkind = "announcement"\npriority = 1\nthreshold = 2\n'
+        '[[body]]\nweight = 1\nphrases = ["vote now"]\n[[body]]\nweight = 1\nmax_hits = 1\nphrases = ["please", "today"]\n'
+    )
+    rs = load_rules(rules_copy)
+    assert classify(msg("x", "Please reply today."), rs)[1][:1] != ("poll",)
+    assert classify(msg("x", "Vote now, please."), rs)[1][:1] == ("poll",)
 
 
 def test_every_hit_is_recorded():
@@ -99,6 +114,8 @@ GOOD = 'description = "d"\nkind = "other"\npriority = 1\n[subject]\nphrases = ["
         ("nowhere.toml", 'description = "d"\nkind = "other"\npriority = 1\n', "subject: a rule must look somewhere"),
         ("veto.toml", GOOD + "[veto]\nfooter = ['x']\n", "veto.footer: unknown place"),
         ("thr.toml", GOOD.replace("priority = 1", "priority = 1\nthreshold = true"), "threshold: must be a number"),
+        ("arr.toml", GOOD.replace("[subject]", "body = [1]\n[subject]"), "body[0]: must be a table"),
+        ("arr2.toml", GOOD + "[[body]]\nweight = 1\n", "body[0]: needs phrases or patterns"),
     ],
 )
 def test_bad_rule_files_name_file_and_key(rules_copy: Path, name: str, text: str, key: str):
