@@ -178,11 +178,11 @@ EXPECTED = [
     # sent once, late. Review session (4 April 08:00 UTC): its 1d slot (3 April 08:00) was missed, still useful.
     ("2026-04-03 18:00", "wg@lists.example.org", "[late] Reminder: Position papers are due is due today"),
     ("2026-04-03 18:00", "ann@example.org", "[late] Reminder: Position papers are due is due today"),
-    ("2026-04-03 18:00", "wg@lists.example.org", "[late] Reminder: The review session will take place in 14 hours"),
+    ("2026-04-03 18:00", "wg@lists.example.org", "[late] Reminder: The review session in 14 hours"),
     # bo asked for "1h" before every item: for the all-day deadline, an hour before its end (midnight CEST).
     ("2026-04-03 21:00", "bo@example.org", "Reminder: Position papers are due is due today"),
-    ("2026-04-04 07:00", "wg@lists.example.org", "Reminder: The review session will take place in 1 hour"),
-    ("2026-04-04 07:00", "bo@example.org", "Reminder: The review session will take place in 1 hour"),
+    ("2026-04-04 07:00", "wg@lists.example.org", "Reminder: The review session in 1 hour"),
+    ("2026-04-04 07:00", "bo@example.org", "Reminder: The review session in 1 hour"),
     ("2026-04-06 02:30", "chitra@example.org", "[WG] Weekly digest, Mon 06 Apr 2026"),
     ("2026-04-06 06:00", "wg@lists.example.org", "[WG] Weekly digest, Mon 06 Apr 2026"),
     ("2026-04-06 06:00", "ann@example.org", "[WG] Weekly digest, Mon 06 Apr 2026"),
