@@ -210,6 +210,8 @@ class Connection:
             raise
         lost.cancel()
         if task in done:
+            if task.cancelled():  # cancelled by an earlier guard that gave up on it, not by our caller
+                raise MailboxError(f"{self.server}: {what} abandoned after an earlier timeout")
             try:
                 return task.result()
             except (MailboxError, Stopped):
@@ -370,11 +372,16 @@ class Connection:
             if not self.lost.is_set() and client.protocol.state in (aioimaplib.AUTH, aioimaplib.SELECTED):
                 if client.has_pending_idle():
                     client.idle_done()
-                    if self._idle_task is not None:
+                    if self._idle_task is not None and not self._idle_task.done():
                         await self._guard(self._idle_task, "IDLE DONE", timeout=1)
                 await self._guard(client.logout(), "LOGOUT", timeout=1)
         except (MailboxError, aioimaplib.AioImapException, OSError, TimeoutError) as exc:
             log.debug("%s: logout: %s", self.server, exc)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being stopped
+            log.debug("%s: logout: a command of this connection was cancelled", self.server)  # never kill the loop
         finally:
             transport = client.protocol.transport
             if transport is not None:

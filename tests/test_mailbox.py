@@ -8,8 +8,10 @@ import logging
 import os
 import random
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import aioimaplib
 import pytest
@@ -211,6 +213,43 @@ async def test_server_killed_mid_idle_reconnects_exactly_once(dovecot: Dovecot) 
     await eventually(lambda: sink.order == [1, 2, 3], timeout=5)
     assert len(sink.order) == len(set(sink.order))
     await stop_watch(task, stop)
+
+
+def imap_sessions(server: Dovecot) -> list[int]:
+    """The pids of the server's per-connection `imap` processes (they share the master's group)."""
+    assert server.proc is not None
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            name = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except (OSError, IndexError):
+            continue
+        if name == "imap" and int(fields[2]) == server.proc.pid:  # fields: state, ppid, pgrp, ...
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+async def test_frozen_session_every_wait_times_out_then_catch_up(dovecot: Dovecot) -> None:
+    # The bot's IMAP session stops answering (SIGSTOP: the socket stays open, nothing comes back, no
+    # error). aioimaplib would wait forever (issue #110: it never fails a pending command); every wait of
+    # the loop has a timeout, so it gives up on that session, reconnects (a new session answers), and
+    # processes the mail delivered meanwhile, exactly once.
+    await append(dovecot, mail(1))
+    sink = RecordingSink()
+    task, stop, _ = await start_watch(imap_config(dovecot, idle_seconds=1, timeout_seconds=1), sink)
+    await asyncio.sleep(0.2)  # the appending client's session has ended
+    frozen = imap_sessions(dovecot)
+    assert len(frozen) == 1, frozen
+    os.kill(frozen[0], signal.SIGSTOP)
+    try:
+        dovecot.deliver(mail(2))
+        await eventually(lambda: sink.order == [1, 2], timeout=10)
+        await append(dovecot, mail(3))
+        await eventually(lambda: sink.order == [1, 2, 3], timeout=5)
+        assert await stop_watch(task, stop) < 2.0
+    finally:
+        os.kill(frozen[0], signal.SIGKILL)
 
 
 async def test_idle_reissued_and_stop_is_prompt(dovecot: Dovecot) -> None:
