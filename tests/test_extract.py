@@ -436,9 +436,9 @@ def test_call_mentioned_in_an_agenda_is_an_invitation():
     # An agenda that lists a "call for volunteers" and names no due date is an invitation, not a call.
     ex = post(
         "Agenda:\n1. Roadmap review\n2. Call for volunteers for the editing team (please send your name to Ada)\n\n"
-        "Please join the meeting on 14 May at 13:00 UTC.\n",
+        "Please join the meeting on 14 May at 13:00 UTC on Zoom.\n",
         date="Mon, 11 May 2026 08:00:00 +0000",
-        subject="[wg] Agenda for the 14 May call",
+        subject="[wg] Editing team",
     )
     assert ex.rules[0] == "call_for_contributions" and ex.kind == "meeting_invitation"
     assert [m.start for m in ex.meetings] == ["2026-05-14T13:00:00+00:00"]
