@@ -84,6 +84,7 @@ class Grammar:
     moved_prep: re.Pattern[str]
     credential: re.Pattern[str]
     action: re.Pattern[str]
+    date_intro: re.Pattern[str]  # "by", "on", "until", "le": right before a yearless numeric date ("by 16/10")
 
 
 def _alt(words: Any) -> str:
@@ -177,6 +178,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         r"(?:" + _alt(w["deadline_fillers"] + list(weekdays)) + r"|\d{1,2}(?:[:.h]\d\d)?|[a-z]{1,3}[sd]?t|utc[+\-]\d{1,2})"
     )
     words_between = r"(?:[\s,(]{1,3}" + filler + r"(?!\w)\)?){0,5}"
+    intro = w["deadline_preps"] + w["weak_deadline_preps"] + w["not_deadline_preps"] + w["date_connectors"] + ["on"]
     return Grammar(
         months={k.lower(): v for k, v in months.items()},
         weekdays={k.lower(): v for k, v in weekdays.items()},
@@ -212,6 +214,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
             r"|(?:^|(?<=[:–—-]))\s{0,2}" + _NOT_NAME + r"(?P<one>[A-Z][a-z]{1,20}))"
             r"\s{1,2}(?:(?:will|to|shall|should)\s{1,2})(?P<verb>" + _alt(w["action_verbs"]) + r")(?!\w)"
         ),
+        date_intro=re.compile(r"(?<!\w)" + _alt(intro) + r"\s{1,2}$"),
     )
 
 
@@ -238,6 +241,7 @@ class RawDate:
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "–—‐’‘“”«»¿¡…•·|"})
 _ISO_HINT = re.compile(r"(?:19|20)\d\d-\d")
 _NUM_HINT = re.compile(r"[0-9][/.][0-9]")
+_NUMERIC_SHORT = re.compile(r"(?<![\w/.:-])(?P<a>[0-3]?\d)/(?P<b>[0-3]?\d)(?![\w/:-]|[.,]\d)")
 _NUMERIC = re.compile(r"(?<![\w/.:-])(?P<a>[0-3]?\d)([/.])(?P<b>[0-3]?\d)\2(?P<y>(?:19|20)\d\d)(?![\w/:-]|\.\d)")
 
 
@@ -266,8 +270,20 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
     iso = "-" in text and _ISO_HINT.search(text) is not None
     has_month = not words.isdisjoint(g.month_tokens)
     numeric = ("/" in text or "." in text) and _NUM_HINT.search(text) is not None and _NUMERIC.search(text) is not None
-    if not (has_month or relative or iso or numeric):
+    short = "/" in text and _NUMERIC_SHORT.search(text) is not None
+    if not (has_month or relative or iso or numeric or short):
         return []
+    if short:
+        for m in _NUMERIC_SHORT.finditer(text):
+            # "by 16/10", "on 23/10": a day over 12 proves the order; "24/7 support" or "3/4 of us" stay numbers,
+            # because a date without a year is taken only right after a word that introduces one.
+            a, b = int(m["a"]), int(m["b"])
+            if not g.date_intro.search(text, max(0, m.start() - 20), m.start()):
+                continue
+            if 12 < a <= 31 and 1 <= b <= 12:
+                found.append(RawDate(m.start(), m.end(), m.group(0), "date", None, b, a))
+            elif 12 < b <= 31 and 1 <= a <= 12:
+                found.append(RawDate(m.start(), m.end(), m.group(0), "date", None, a, b))
     months = [(a.start(), a.end()) for a in g.prefilter.finditer(text)] if has_month else []
     if numeric:
         for m in _NUMERIC.finditer(text):

@@ -604,6 +604,9 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     return Extraction(kind, hits, deadlines, meetings, actions, links, summary, tuple(st.explain))
 
 
+_LAST_WEEKDAY = re.compile(r"(?:last|past|previous|dernier|pasado|del pasado)\s{1,2}$")
+
+
 def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
     """'Our session is on Wednesday at 15:00 UTC' inside a dated meeting week: that Wednesday, if it is a meeting."""
     ranges = []
@@ -619,6 +622,8 @@ def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
         for w in g.weekday_re.finditer(unit.low):
             if len(w["wd"]) < 5:  # "Sun", "Wed": too often something else
                 continue
+            if _LAST_WEEKDAY.search(unit.low, max(0, w.start() - 15), w.start()):
+                continue  # "last Thursday's call": a day gone by, not one of the event's days
             if found is None:
                 found = find_dates(unit.text, g, unit.low)
             if any(d.start <= w.start() < d.end for d in found):

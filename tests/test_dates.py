@@ -180,3 +180,17 @@ def test_relative_word_that_disagrees_with_its_date_is_flagged():
     # "today (9 May)" written on 7 May: the calendar date is kept and the contradiction said.
     ((day, _, _, conflict),) = days("the call is today (9 May)", date(2026, 5, 7))
     assert day == "2026-05-09" and conflict and "today" in conflict
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("please vote by 19/6 at the latest", [("2026-06-19", None, False, None)]),
+        ("the review is on 6/19", [("2026-06-19", None, False, None)]),
+        ("we offer 24/7 support", []),  # no word that introduces a date before it
+        ("by 4/6", []),  # April 6 or 4 June: nothing proves the order
+    ],
+)
+def test_yearless_numeric_dates(text, want):
+    # "by 19/6": a yearless day/month after a word that introduces a date, when a day over 12 proves the order.
+    assert days(text, date(2026, 6, 1)) == want

@@ -442,3 +442,32 @@ def test_call_mentioned_in_an_agenda_is_an_invitation():
     )
     assert ex.rules[0] == "call_for_contributions" and ex.kind == "meeting_invitation"
     assert [m.start for m in ex.meetings] == ["2026-05-14T13:00:00+00:00"]
+
+
+def test_report_of_a_call_keeps_what_comes_next():
+    # "Notes from our Tuesday call" is a report; "last Tuesday's call" is not a day of the summit week; a training
+    # the group will host is a meeting; "by 19/6" is a deadline.
+    ex = post(
+        "Here are my notes from last Tuesday's call (2 June).\n\nPresent: Ada, Bo, Cy.\n\n"
+        "- Edits to the charter by 19/6, in the shared draft.\n"
+        "- The summit in Porto (15-18 June) has confirmed our slot.\n"
+        "- Bo will host a training on the new tracker on Thursday 11 June, 2-3pm UTC.\n",
+        date="Thu, 04 Jun 2026 10:00:00 +0000",
+        subject="[wg] Notes from the editors call",
+    )
+    assert ex.kind == "meeting_report"
+    assert [d.due for d in ex.deadlines] == ["2026-06-19"]
+    assert [m.start for m in ex.meetings] == ["2026-06-15", "2026-06-11T14:00:00+00:00"]
+
+
+def test_spanish_event_that_will_be_held():
+    # "se realizará del 3 al 5 de septiembre" is an event, even in a call with a due date.
+    ex = post(
+        "Abrimos la convocatoria a ponencias para el encuentro regional, que se realizará del 3 al 5 de "
+        "septiembre en Quito. La fecha límite es el 30 de junio.\n",
+        date="Mon, 01 Jun 2026 10:00:00 +0000",
+        subject="Convocatoria a ponencias",
+    )
+    assert ex.kind == "call_for_contributions"
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-09-03", "2026-09-05")]
+    assert [d.due for d in ex.deadlines] == ["2026-06-30"]
