@@ -160,7 +160,8 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         key: _phrases(w[key])
         for key in (
             "deadline_cues", "meeting_cues", "cancel_cues", "extension_cues", "history_cues", "hedges", "start_cues",
-            "publication_cues", "future_cues", "decision_cues", "next_step_cues", "action_headings",
+            "publication_cues", "future_cues", "decision_cues", "next_step_cues", "action_headings", "postpone_cues",
+            "new_date_cues",
         )
     }
     cues["deadline_cues"] = re.compile(

@@ -604,6 +604,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     return Extraction(kind, hits, deadlines, meetings, actions, links, summary, tuple(st.explain))
 
 
+_NEW_DATE_PREP = re.compile(r"(?<!\w)(?:to|until|till|à|au|al|hasta|a)\s{1,2}(?:the\s{1,2}|el\s{1,2}|le\s{1,2})?$")
 _LAST_WEEKDAY = re.compile(r"(?:last|past|previous|dernier|pasado|del pasado)\s{1,2}$")
 
 
@@ -749,6 +750,15 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         return
     if g.cues["cancel_cues"].search(clause) and not g.moved_prep.search(before):
         st.explain.append(f"{quote}: not taken: cancelled ('{g.cues['cancel_cues'].search(clause).group(0)}')")  # type: ignore[union-attr]
+        return
+    postponed = g.cues["postpone_cues"].search(clause)
+    if postponed and res.last is not None and raw.joined_by not in ("-", "&", "and", "y", "et"):
+        # "moved from 20 October to 27 October": not a two-day event, the meeting is on the second day.
+        st.explain.append(f"{quote}: moved ('{postponed.group(0)}'): the meeting is on {res.last}")
+        res = Resolved(res.last, None, res.approx, res.past_year, res.conflict)
+    elif postponed and not (g.moved_prep.search(before) or _NEW_DATE_PREP.search(before) or g.cues["new_date_cues"].search(clause)):
+        # "the call scheduled for 8 September has been postponed": that day is off; "now on 15 September" is not.
+        st.explain.append(f"{quote}: not taken: the old date of a postponed meeting ('{postponed.group(0)}')")
         return
     if st.kind == "meeting_report" and (past_day or (unit.title and not g.cues["future_cues"].search(unit.low))):
         st.explain.append(f"{quote}: not taken: the meeting this report is about (or history)")

@@ -471,3 +471,14 @@ def test_spanish_event_that_will_be_held():
     assert ex.kind == "call_for_contributions"
     assert [(m.start, m.end) for m in ex.meetings] == [("2026-09-03", "2026-09-05")]
     assert [d.due for d in ex.deadlines] == ["2026-06-30"]
+
+
+def test_postponed_meeting_keeps_only_the_new_date():
+    # The day a meeting was moved away from is no meeting; the day it moved to is.
+    ex = post(
+        "The editors meeting planned for Monday, 12 October has been postponed because of the holiday.\n\n"
+        "It will now take place on Wednesday 14 October at 10:00 UTC.\n\n"
+        "The plenary was moved from 20 October to 27 October.\n",
+        date="Thu, 08 Oct 2026 10:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-10-14T10:00:00+00:00", "2026-10-27"]
