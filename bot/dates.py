@@ -305,12 +305,16 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
                 continue
             d = int(m["d"])
             d2 = int(m["d2"]) if m["d2"] else None
+            start, wd = m.start(), m["wd"]
+            if d2 is not None and "wd2" in pattern.groupindex and m["wd2"] and not wd:
+                # "Day 2 - Tuesday 3 August": a weekday on the second day only is no range; the date is the second
+                start, d, d2, wd = m.start("wd2"), d2, None, m["wd2"]
             if not 1 <= d <= 31 or (d2 is not None and not d < d2 <= 31):
                 continue
             found.append(
                 RawDate(
-                    m.start(), m.end(), orig[m.start() : m.end()], "date", int(m["y"]) if m["y"] else None,
-                    g.months[_norm(raw_month)], d, _weekday(g, m["wd"]), day2=d2,
+                    start, m.end(), orig[start : m.end()], "date", int(m["y"]) if m["y"] else None,
+                    g.months[_norm(raw_month)], d, _weekday(g, wd), day2=d2,
                     month2=g.months[_norm(raw_month)] if d2 else None, joined_by="-" if d2 else "",
                 )
             )

@@ -577,12 +577,19 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
             continue
         st.slot_day = None
         sentences = _sentences(unit.text)
+        taken = len(st.meetings) + len(st.deadlines)
         for i, raw in enumerate(dates):
             lo, hi = next(((a, b) for a, b in sentences if a <= raw.start < b), (0, len(unit.text)))
             prev_end = max(lo, dates[i - 1].end if i > 0 else lo)
             next_start = min(hi, dates[i + 1].start if i + 1 < len(dates) else hi)
             _take(st, unit, raw, lo, hi, prev_end, next_start, index)
             index += 1
+        if len(dates) == 1 and st.slot_day is None and len(unit.text) <= 80 and taken == len(st.meetings) + len(st.deadlines):
+            # A dated heading with nothing else ("Day 2 - Tuesday 3 August (UTC+8)"): timed agenda lines under it are
+            # slots on that day (_slot still wants a zone for each).
+            res = resolve(dates[0], st.ref)
+            if res is not None and res.last is None and not res.approx:
+                st.slot_day = res.first
     _weekdays_in_ranges(st, units, g)
     # The subject is read only when the body gave nothing: "Reminder: comments due 5 May" over a short note.
     if kind in ("meeting_invitation", "call_for_contributions", "announcement") and not st.meetings and not st.deadlines:
@@ -593,7 +600,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     if len(st.explain) > MAX_EXPLAIN:
         st.explain[MAX_EXPLAIN - 1 :] = [f"... and {len(st.explain) - MAX_EXPLAIN + 1} more lines"]
     deadlines = tuple(d for _, d in st.deadlines)
-    meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10))
+    meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10 and not _multi_day(m)))
     actions = _action_items(st, units, g)
     links = _links(msg.text, g)
     if kind == "call_for_contributions" and not deadlines and "meeting_invitation" in {r.kind for r, hit, _ in scored if hit}:
@@ -791,6 +798,10 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     st.explain.append(f"{quote}: meeting {start}{' - ' + end if end else ''} ({why})" + (f"; CONFLICT: {conflict}" if conflict else ""))
 
 
+# An agenda line that is a pause, not a session: "Break", "Coffee break", "Lunch", "Pause café".
+_BREAK = re.compile(r"(?i)(?:coffee |tea |health |comfort |lunch |short )?(?:break|lunch|pause(?: café| déjeuner)?|receso|descanso|almuerzo)\W*$")
+
+
 def _slot(st: _State, unit: _Unit, day: date) -> None:
     """An agenda line '09:00-09:30 UTC Welcome' under a dated meeting: one meeting for that slot."""
     g = st.rules.grammar
@@ -800,14 +811,19 @@ def _slot(st: _State, unit: _Unit, day: date) -> None:
     span = times[0]
     h2, m2 = span.h2, span.m2
     found = find_zone(unit.text, g, span.end, limit=12)
-    if found is None or h2 is None or m2 is None:
+    if h2 is None or m2 is None or (found is None and st.default_zone is None):
         return
-    tz, conflict = zone_offset(found[1], day, span.h1, span.m1)
+    zone = found[1] if found is not None else st.default_zone
+    assert zone is not None
+    what = _short(unit.text[span.end + (found[1].end() if found is not None else 0) :], WHAT_LEN) or st.subject_clean
+    if _BREAK.match(what):
+        st.explain.append(f"'{_short(unit.text, 40)}': not taken: a break in the agenda")
+        return
+    tz, conflict = zone_offset(zone, day, span.h1, span.m1)
     start = datetime.combine(day, time(span.h1, span.m1), tzinfo=tz)
     end = datetime.combine(day, time(h2, m2), tzinfo=tz)
     if end <= start:
         end += timedelta(days=1)
-    what = _short(unit.text[span.end + found[1].end() :], WHAT_LEN) or st.subject_clean
     meeting = Meeting(start.isoformat(), end.isoformat(), _mask(what, g), st.conf_url, False, conflict,
                       start < st.msg.date, _mask(_short(unit.text, TEXT_LEN), g))
     if any(len(m.start) > 10 and _same_meeting(m, meeting) for m in st.meetings):
@@ -822,7 +838,14 @@ def _merge_deadline(old: Deadline, new: Deadline) -> Deadline:
                     old.text, old.extended or new.extended)
 
 
+def _multi_day(m: Meeting) -> bool:
+    return len(m.start) == 10 and m.end is not None and m.end[:10] != m.start
+
+
 def _same_meeting(a: Meeting, b: Meeting) -> bool:
+    if _multi_day(a) or _multi_day(b):
+        # a conference over days and a timed session on its first day are two items
+        return (a.start, a.end) == (b.start, b.end)
     if len(a.start) > 10 and len(b.start) > 10:
         return datetime.fromisoformat(a.start) == datetime.fromisoformat(b.start)
     return a.start[:10] == b.start[:10] and (len(a.start) == 10 or len(b.start) == 10)

@@ -482,3 +482,32 @@ def test_postponed_meeting_keeps_only_the_new_date():
         date="Thu, 08 Oct 2026 10:00:00 +0000",
     )
     assert [m.start for m in ex.meetings] == ["2026-10-14T10:00:00+00:00", "2026-10-27"]
+
+
+def test_programme_under_a_dated_heading():
+    # A dated heading over timed lines, with "All times are in UTC+2": one meeting per slot, breaks left out;
+    # "Day 1 - Monday 7 September" is the 7th, not a range from the 1st.
+    ex = post(
+        "Here is the final programme. All times are in UTC+2.\n\n"
+        "Day 1 - Monday 7 September 2026\n\n"
+        "10:00 - 11:00   Keynote on open standards\n11:00 - 11:20   Coffee break\n23:00 - 00:30   Late panel for the Americas\n",
+        date="Mon, 31 Aug 2026 10:00:00 +0000",
+        subject="[conf] Programme for day 1",
+    )
+    assert ex.kind == "meeting_invitation"
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        ("2026-09-07T10:00:00+02:00", "2026-09-07T11:00:00+02:00"),
+        ("2026-09-07T23:00:00+02:00", "2026-09-08T00:30:00+02:00"),
+    ]
+
+
+def test_conference_days_and_a_session_on_its_first_day():
+    # A conference over days and a timed workshop on its first day are two meetings.
+    ex = post(
+        "The summit will take place from 9 to 12 November 2026 in Lyon.\n\n"
+        "A pre-summit workshop will be held on Monday 9 November, 14:00-16:00 UTC.\n",
+        date="Mon, 14 Sep 2026 10:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        ("2026-11-09", "2026-11-12"), ("2026-11-09T14:00:00+00:00", "2026-11-09T16:00:00+00:00")
+    ]
