@@ -11,20 +11,34 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
+import email.utils
 import random
 import resource
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 MONTHS = "January February March April May June July August September October November December".split()
-FILLER = (
+# Prose like a working group's list: several kinds of paragraph, so that no one sentence dominates the profile.
+PARAGRAPHS = (
     "The group discussed the scope of the background paper and how to collect case studies from members. "
     "Several participants stressed the need for input from regions that are not yet represented. "
-    "The coordinators will circulate the revised outline and a list of open questions. "
+    "The coordinators will circulate the revised outline and a list of open questions.",
+    "Thanks to everyone who joined the call. We went through the comments on section 3 one by one; most of "
+    "them were accepted as proposed, and two need a second look by the editors before they can be merged.",
+    "A short reminder about the survey: it takes about ten minutes, and the answers are anonymous. If your "
+    "organisation has already replied, there is no need to send a second response.",
+    "On the question of translation, the secretariat confirmed that the final report will be available in "
+    "English, French and Spanish. Volunteers who can review a draft translation are very welcome.",
+    "Some members asked whether the session could be recorded. The host platform allows it, but we will ask "
+    "the speakers first, and the recording will only be shared with registered participants.",
+    "I agree with the previous speakers that the draft is too long. Perhaps we could move the detailed "
+    "examples to an annex and keep the main text focused on the recommendations?",
 )
 SENTENCES = (
     "Please send your comments on the draft by {day} {month}.",
@@ -34,33 +48,85 @@ SENTENCES = (
     "We will meet again in {month}.",
     "Thank you all for joining the call today.",
 )
+SIGNATURE = "\n-- \nMember {n}\nPolicy Officer, Example Organisation\nhttps://example.org/people/{n}\n"
+FOOTER = (
+    "\n_______________________________________________\nWG mailing list\nwg@lists.example.org\n"
+    "https://lists.example.org/mailman/listinfo/wg\n"
+)
+
+
+def _body_text(i: int, rng: random.Random, target: datetime, size: int) -> list[str]:
+    """Paragraphs of prose with a few dated sentences among them, about `size` characters in all."""
+    paras = [
+        rng.choice(SENTENCES).format(
+            day=target.day, month=MONTHS[target.month - 1], year=target.year, weekday=f"{target:%A}"
+        )
+        for _ in range(rng.randint(2, 6))
+    ]
+    length = sum(len(p) for p in paras)
+    while length < size:
+        para = " ".join(rng.choice(PARAGRAPHS) for _ in range(rng.randint(1, 3)))
+        paras.insert(rng.randint(0, len(paras)), para)
+        length += len(para) + 2
+    return paras
+
+
+def _plain(paras: list[str], i: int, rng: random.Random, date: datetime) -> str:
+    """Wrapped at 72 columns like a mail client; some replies quote the previous post, some carry a signature."""
+    text = "\n\n".join(textwrap.fill(p, 72) for p in paras)
+    if rng.random() < 0.3:
+        quoted = textwrap.fill(rng.choice(PARAGRAPHS), 70).split("\n")
+        text += f"\n\nOn {email.utils.format_datetime(date - timedelta(days=1))}, Member {(i + 1) % 97} wrote:\n"
+        text += "\n".join("> " + line for line in quoted)
+    if rng.random() < 0.5:
+        text += "\n" + SIGNATURE.format(n=i % 97)
+    if rng.random() < 0.3:
+        text += FOOTER
+    return text + "\n"
+
+
+def _html(paras: list[str]) -> str:
+    out = ["<html><head><style>p {margin: 0}</style></head><body>"]
+    for k, p in enumerate(paras):
+        if k % 4 == 3:
+            out.append(f'<p>{p} See <a href="https://example.org/docs/{k}">the document</a>.</p>')
+        elif k % 5 == 4:
+            out.append("<ul>" + "".join(f"<li>{s}.</li>" for s in p.split(". ") if s) + "</ul>")
+        else:
+            out.append(f"<p>{p}</p>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
 
 
 def make_message(i: int, rng: random.Random) -> bytes:
+    """One list post of 2-20 KB: 60% text/plain (some quoted-printable), 20% multipart/alternative (text and
+    HTML), 10% HTML only, 10% multipart/mixed with a PDF attachment."""
     date = datetime(2024, 1, 1, 9, tzinfo=UTC) + timedelta(hours=7 * i)
     target = date + timedelta(days=rng.randint(1, 60))
-    lines = []
-    for _ in range(rng.randint(2, 6)):
-        lines.append(
-            rng.choice(SENTENCES).format(
-                day=target.day, month=MONTHS[target.month - 1], year=target.year, weekday=f"{target:%A}"
-            )
-        )
-    size = rng.randint(2_000, 20_000)
-    body = "\n\n".join(lines)
-    while len(body) < size:
-        body += "\n\n" + FILLER * rng.randint(1, 4)
-    body = body[:size]
-    head = (
-        f"From: Member {i % 97} <member{i % 97}@example.org>\n"
-        f"To: wg@lists.example.org\n"
-        f"Subject: [WG] Update number {i}\n"
-        f"Date: {email.utils.format_datetime(date)}\n"
-        f"Message-ID: <bench-{i}@example.org>\n"
-        "Content-Type: text/plain; charset=utf-8\n"
-        "MIME-Version: 1.0\n\n"
-    )
-    return (head + body + "\n").encode()
+    size = rng.randint(1_750, 17_500)  # of prose: headers, quotes, signatures and markup come on top
+    shape = rng.random()
+    msg = EmailMessage(policy=email.policy.SMTP.clone(linesep="\n"))
+    msg["From"] = f"Member {i % 97} <member{i % 97}@example.org>"
+    msg["To"] = "wg@lists.example.org"
+    msg["Subject"] = f"[WG] Update number {i}"
+    msg["Date"] = email.utils.format_datetime(date)
+    msg["Message-ID"] = f"<bench-{i}@example.org>"
+    if shape < 0.6:
+        paras = _body_text(i, rng, target, size)
+        msg.set_content(_plain(paras, i, rng, date), cte="quoted-printable" if shape < 0.1 else "8bit")
+    elif shape < 0.8:
+        paras = _body_text(i, rng, target, size // 2)
+        msg.set_content(_plain(paras, i, rng, date), cte="8bit")
+        msg.add_alternative(_html(paras), subtype="html", cte="8bit")
+    elif shape < 0.9:
+        paras = _body_text(i, rng, target, size)
+        msg.set_content(_html(paras), subtype="html", cte="8bit")
+    else:
+        paras = _body_text(i, rng, target, size // 3)
+        msg.set_content(_plain(paras, i, rng, date), cte="8bit")
+        blob = rng.randbytes(size // 3)
+        msg.add_attachment(blob, maintype="application", subtype="pdf", filename=f"minutes-{i}.pdf")
+    return msg.as_bytes()
 
 
 def write_mbox(path: Path, messages: list[bytes]) -> None:
