@@ -119,5 +119,7 @@ def _mbox(path: Path) -> Iterator[RawMail]:
 
 
 def _unquote(lines: list[bytes]) -> bytes:
-    data = b"".join(line[1:] if line.startswith(b">From ") or line.startswith(b">>From ") else line for line in lines)
-    return data
+    data = b"".join(lines)
+    if b">From " not in data:  # most messages quote nothing: no need to look at each line
+        return data
+    return b"".join(line[1:] if line.startswith(b">From ") or line.startswith(b">>From ") else line for line in lines)

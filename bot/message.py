@@ -62,10 +62,31 @@ class Message:
         return (m.group(1) if m else value).strip().lower()
 
 
+# Compiled here, not by re.sub(pattern, ...): each multipart mail compiles its boundary through re's cache,
+# which would push these out and compile them again and again during an import.
+_FOLD = re.compile(r"[\r\n]+[ \t]*")
+_SPACES = re.compile(r"\s+")
+_ANY_TAG = re.compile(r"<[^>]*>")
+_LINE_EDGE = re.compile(r"[ \t]*\n[ \t]*")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
 def decode_header(value: object) -> str:
     """An RFC 2047 header as text, unfolded; undecodable parts replaced, never an exception."""
     if value is None:
         return ""
+    text = ""
+    if isinstance(value, str) and "=?" not in value:
+        # No encoded word: email.header.decode_header would hand the string back unchanged.
+        text = value
+    else:
+        text = _decode_words(value)
+    if "\r" in text or "\n" in text:
+        text = _FOLD.sub(" ", text)
+    return text.replace("\x00", "").strip()
+
+
+def _decode_words(value: object) -> str:
     text = ""
     try:
         # A Header object is what the parser makes of raw 8-bit bytes (often unannounced UTF-8).
@@ -80,8 +101,7 @@ def decode_header(value: object) -> str:
         text = "".join(out) if len(parts) > 1 else out[0] if out else ""
     except Exception:
         text = str(value)
-    text = re.sub(r"[\r\n]+[ \t]*", " ", text)
-    return text.replace("\x00", "").strip()
+    return text
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:
@@ -158,7 +178,7 @@ class _HTMLText(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self.skip:
-            self.parts.append(re.sub(r"\s+", " ", data))
+            self.parts.append(_SPACES.sub(" ", data))
 
 
 def html_to_text(markup: str) -> str:
@@ -167,10 +187,10 @@ def html_to_text(markup: str) -> str:
         parser.feed(markup)
         parser.close()
     except Exception:  # HTMLParser is lenient; this is a last resort
-        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
+        return html.unescape(_ANY_TAG.sub(" ", markup))
     text = "".join(parser.parts)
-    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    text = _LINE_EDGE.sub("\n", text)
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def _part_text(part: email.message.Message) -> str:
@@ -334,9 +354,12 @@ def read_message(raw: bytes, *, received: datetime, max_body_bytes: int = 1_000_
     date_from_header = date is not None
     if date is None:
         date = received
-    from_pairs = email.utils.getaddresses([header("From")]) if header("From") else []
+    from_header = header("From")
+    from_pairs = email.utils.getaddresses([from_header]) if from_header else []
     sender_name, sender = from_pairs[0] if from_pairs else ("", "")
     message_id = header("Message-ID").strip()
+    # msg.get() lower-cases every header name on each call: the names present, once (for KEPT_HEADERS).
+    present = {str(k).lower() for k in msg.keys()}
     if not message_id:
         # No Message-ID: a stable stand-in, so that importing the same file twice adds nothing.
         message_id = f"<{hashlib.sha256(raw).hexdigest()[:32]}@listbot.invalid>"
@@ -356,6 +379,6 @@ def read_message(raw: bytes, *, received: datetime, max_body_bytes: int = 1_000_
         signature=signature,
         html=is_html,
         truncated=truncated,
-        headers={h: header(h) for h in KEPT_HEADERS if msg.get(h) is not None},
+        headers={h: header(h) for h in KEPT_HEADERS if h in present},
         defects=tuple(defects),
     )
