@@ -171,6 +171,13 @@ def _clean(line: str) -> tuple[str, list[str]]:
     return " ".join(line.split()), urls
 
 
+# A line that ends on one of these words goes on in the next line.
+_OPEN_END = re.compile(
+    r"(?i)(?<!\w)(?:by|on|until|till|before|at|of|the|and|or|to|for|in|from|with|a|an|le|la|les|el|los|de|du|des|au|"
+    r"hasta|avant|jusqu'au|than)$"
+)
+
+
 def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
     """The text as units (a paragraph, a bullet, a table row, a record), and the section titles."""
     lines = text[:MAX_TEXT].split("\n")
@@ -276,7 +283,10 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             cur, cur_kind, cur_urls = [s], "bullet", list(urls)
             prev_raw = s
             continue
-        if s.endswith(":") and len(s) < 100:
+        # "...sign up below by" / "Monday 21 September COB, with your areas:": a wrapped sentence goes on; its
+        # last line is no label even when it ends with a colon.
+        continues = bool(cur) and cur_kind == "plain" and _OPEN_END.search(prev_raw[-12:]) is not None
+        if s.endswith(":") and len(s) < 100 and not continues:
             flush()
             if not only_date:
                 context = s
@@ -543,11 +553,12 @@ def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Ext
         return Extraction(kind, hits, (), (), (), (), None, ("extraction failed: see the log",))
 
 
-def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset()) -> Extraction:
+def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset(), force: str | None = None
+             ) -> Extraction:
     g = rules.grammar
     scored = scores(msg, rules)
     hits = tuple(rule.name for rule, hit, _ in scored if hit)
-    kind = next((rule.kind for rule, hit, _ in scored if hit and rule.kind not in not_kinds), "other")
+    kind = force or next((rule.kind for rule, hit, _ in scored if hit and rule.kind not in not_kinds), "other")
     st = _State(msg, rules, kind, msg.date.date(), subject_clean=_SUBJECT_TAGS.sub("", msg.subject).strip())
     for rule, hit, score in scored:
         if hit:
@@ -555,7 +566,10 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     if not_kinds:
         st.explain.append(f"not {', '.join(sorted(not_kinds))}: an invitation that names no due date")
     first = next((r.name for r, hit, _ in scored if hit and r.kind == kind), None)
-    st.explain.append(f"kind: {kind}" + (f" (first hit: {first})" if first else " (no rule hit)"))
+    if force:
+        st.explain.append(f"kind: {kind} (no rule hit, but the post names a {'meeting' if kind == 'meeting_invitation' else 'deadline'} ahead)")
+    else:
+        st.explain.append(f"kind: {kind}" + (f" (first hit: {first})" if first else " (no rule hit)"))
     units, titles = _units(msg.text, g)
     head = msg.text[:MAX_TEXT]
     said = _ALL_TIMES.search(head) if ("times" in head or "Times" in head or "TIMES" in head) else None
@@ -601,12 +615,19 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         st.explain[MAX_EXPLAIN - 1 :] = [f"... and {len(st.explain) - MAX_EXPLAIN + 1} more lines"]
     deadlines = tuple(d for _, d in st.deadlines)
     meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10 and not _multi_day(m)))
-    actions = _action_items(st, units, g)
-    links = _links(msg.text, g)
     if kind == "call_for_contributions" and not deadlines and "meeting_invitation" in {r.kind for r, hit, _ in scored if hit}:
         # An invitation whose agenda mentions a call ("call for volunteers", "call for change proposals") and names
         # no due date is an invitation.
         return _analyze(msg, rules, not_kinds | {kind})
+    if not hits and force is None:
+        # No rule knew the wording, but a post that names a meeting or a due date ahead is no chatter ('other' is
+        # "no dates"): an invitation, else an announcement. Replies are 'other' by their own rule and stay so.
+        if any(not m.past for m in meetings):
+            return _analyze(msg, rules, force="meeting_invitation")
+        if any(not d.past and not d.approx for d in deadlines):
+            return _analyze(msg, rules, force="announcement")
+    actions = _action_items(st, units, g)
+    links = _links(msg.text, g)
     summary = _summary(st, units, titles, g) if kind == "meeting_report" else None
     return Extraction(kind, hits, deadlines, meetings, actions, links, summary, tuple(st.explain))
 

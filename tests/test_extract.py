@@ -511,3 +511,27 @@ def test_conference_days_and_a_session_on_its_first_day():
     assert [(m.start, m.end) for m in ex.meetings] == [
         ("2026-11-09", "2026-11-12"), ("2026-11-09T14:00:00+00:00", "2026-11-09T16:00:00+00:00")
     ]
+
+
+def test_wrapped_sentence_ending_in_a_colon_and_publication_going_online():
+    # "...fill in the form by" / "Friday 9 October, with your topics:" is one sentence: the date is due; a page that
+    # goes online on a day is due that day; "Reviewers wanted" is a call.
+    ex = post(
+        "We need four reviewers for the glossary. If you can help, fill in the form by\n"
+        "Friday 9 October, with your topics:\nhttps://example.org/form\n\n"
+        "The final glossary will go online on 2026-10-30.\n",
+        date="Mon, 28 Sep 2026 10:00:00 +0000",
+        subject="[wg] Reviewers wanted for the glossary",
+    )
+    assert ex.kind == "call_for_contributions"
+    assert [d.due for d in ex.deadlines] == ["2026-10-09", "2026-10-30"]
+
+
+def test_post_that_no_rule_knows_but_names_a_meeting_ahead():
+    # No rule hits, yet the post names a timed meeting ahead: an invitation, not chatter.
+    ex = post(
+        "Hi everyone, a short sync before the release will take place this Wednesday at 16:00 UTC.\n",
+        date="Mon, 05 Oct 2026 10:00:00 +0000",
+        subject="[wg] quick sync",
+    )
+    assert ex.kind == "meeting_invitation" and [m.start for m in ex.meetings] == ["2026-10-07T16:00:00+00:00"]
