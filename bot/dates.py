@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -347,7 +347,18 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
             picked[-1] = _apposed(picked[-1], r, orig)  # "tomorrow, Tuesday 10 March", "on 10 March (tomorrow)"
             continue
         picked.append(r)
+    for n, r in enumerate(picked):
+        # "2016-07-08 (Friday)", "12/03/2026, Thursday": the weekday written after a date is part of it
+        if r.form == "date" and r.weekday is None and r.day2 is None:
+            gap = _WEEKDAY_GAP.match(text, r.end)
+            w = g.weekday_re.match(text, gap.end()) if gap else None
+            if w is not None and len(w["wd"]) >= 3 and (n + 1 == len(picked) or picked[n + 1].start >= w.end()):
+                end = w.end() + (1 if gap and "(" in gap.group(0) and text[w.end() : w.end() + 1] == ")" else 0)
+                picked[n] = replace(r, end=end, text=orig[r.start : end], weekday=_weekday(g, w["wd"]))
     return _join(text, orig, picked, g)
+
+
+_WEEKDAY_GAP = re.compile(r"\s{0,2}[,(]\s{0,2}")
 
 
 _APPOSED = re.compile(r"[\s,(]{0,4}")

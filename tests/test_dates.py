@@ -194,3 +194,10 @@ def test_relative_word_that_disagrees_with_its_date_is_flagged():
 def test_yearless_numeric_dates(text, want):
     # "by 19/6": a yearless day/month after a word that introduces a date, when a day over 12 proves the order.
     assert days(text, date(2026, 6, 1)) == want
+
+
+def test_weekday_written_after_a_date():
+    # "2026-07-10 (Friday)" carries its weekday: it agrees here, and a wrong one is flagged.
+    assert days("due 2026-07-10 (Friday) at noon", date(2026, 6, 1)) == [("2026-07-10", None, False, None)]
+    ((day, _, _, conflict),) = days("due 2026-07-10 (Monday)", date(2026, 6, 1))
+    assert conflict and "Monday" in conflict
