@@ -199,5 +199,5 @@ def test_yearless_numeric_dates(text, want):
 def test_weekday_written_after_a_date():
     # "2026-07-10 (Friday)" carries its weekday: it agrees here, and a wrong one is flagged.
     assert days("due 2026-07-10 (Friday) at noon", date(2026, 6, 1)) == [("2026-07-10", None, False, None)]
-    ((day, _, _, conflict),) = days("due 2026-07-10 (Monday)", date(2026, 6, 1))
+    ((_, _, _, conflict),) = days("due 2026-07-10 (Monday)", date(2026, 6, 1))
     assert conflict and "Monday" in conflict
