@@ -535,3 +535,14 @@ def test_post_that_no_rule_knows_but_names_a_meeting_ahead():
         subject="[wg] quick sync",
     )
     assert ex.kind == "meeting_invitation" and [m.start for m in ex.meetings] == ["2026-10-07T16:00:00+00:00"]
+
+
+def test_reply_that_moves_a_call():
+    # A reply that moves a call is news: an invitation for the new day, at the time it gives, and not the old day.
+    ex = post(
+        "Sorry all, I am shifting our editing call from Tuesday 3 March to Wednesday 4 March, same time (09:00 UTC).\n",
+        date="Fri, 27 Feb 2026 10:00:00 +0000",
+        subject="Re: [wg] editing call",
+    )
+    assert ex.kind == "meeting_invitation"
+    assert [m.start for m in ex.meetings] == ["2026-03-04T09:00:00+00:00"]
