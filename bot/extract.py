@@ -538,6 +538,7 @@ class _State:
     conf_url: str | None = None  # the post's one video-conference link, if it has exactly one
     slot_day: date | None = None  # the day of the meeting just read: agenda lines below it are its slots
     default_zone: re.Match[str] | None = None  # from "All times are UTC"
+    subject_meeting: bool = False  # the subject names a meeting and no deadline ("Coordination call next week?")
 
 
 def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Extraction:
@@ -571,6 +572,8 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     else:
         st.explain.append(f"kind: {kind}" + (f" (first hit: {first})" if first else " (no rule hit)"))
     units, titles = _units(msg.text, g)
+    subject_low = lower(st.subject_clean)
+    st.subject_meeting = bool(g.cues["meeting_cues"].search(subject_low)) and not g.cues["deadline_cues"].search(subject_low)
     head = msg.text[:MAX_TEXT]
     said = _ALL_TIMES.search(head) if ("times" in head or "Times" in head or "TIMES" in head) else None
     if said:
@@ -671,6 +674,12 @@ def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
             _take(st, unit, raw, lo, hi, max([lo, *prv]), min([hi, *nxt]), 0, meeting_only=True)
 
 
+def _zoned_time_after(st: _State, text: str, pos: int, end: int) -> bool:
+    g = st.rules.grammar
+    times = find_times(text, g, pos, end)
+    return bool(times) and (find_zone(text, g, times[0].end, limit=12) is not None or st.default_zone is not None)
+
+
 def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int, next_start: int, index: int,
           *, meeting_only: bool = False) -> None:
     """Decide what one date is (deadline, meeting, or nothing) and record it with the reason."""
@@ -718,6 +727,9 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
             _DATE_FIELD.search(low[max(prev_end, raw.start - 12) : raw.start]) or find_times(text, g, raw.end, min(next_start, raw.end + 25))
         ):
             what_kind, why = "meeting", "no cue; in an invitation a 'Date:' field or a dated time is the meeting"
+        elif raw.form != "fuzzy" and st.subject_meeting and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
+            # "How about Wednesday 23 January at 16:00 CET?" under "Re: Coordination call next week?"
+            what_kind, why = "meeting", "no cue; a date with a zoned time in a thread about a meeting"
         else:
             st.explain.append(f"{quote}: not taken: no deadline or meeting cue near it")
             return

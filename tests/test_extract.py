@@ -546,3 +546,14 @@ def test_reply_that_moves_a_call():
     )
     assert ex.kind == "meeting_invitation"
     assert [m.start for m in ex.meetings] == ["2026-03-04T09:00:00+00:00"]
+
+
+def test_slot_proposed_in_a_thread_about_a_call():
+    # In a thread about a call, "How about Tuesday 9 June at 15:00 CEST?" is the (tentative) call; a date with no
+    # time in the same reply is not.
+    ex = post(
+        "Tuesday works for me. How about Tuesday 9 June at 15:00 CEST?\n\nI am away on 12 June.\n",
+        date="Wed, 03 Jun 2026 10:00:00 +0000",
+        subject="Re: [wg] planning call next week?",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-06-09T15:00:00+02:00"] and not ex.deadlines
