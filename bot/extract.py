@@ -727,6 +727,9 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
             _DATE_FIELD.search(low[max(prev_end, raw.start - 12) : raw.start]) or find_times(text, g, raw.end, min(next_start, raw.end + 25))
         ):
             what_kind, why = "meeting", "no cue; in an invitation a 'Date:' field or a dated time is the meeting"
+        elif raw.form != "fuzzy" and g.cues["weak_meeting_cues"].search(seg):
+            # "the IGF in Kyoto runs from 8 to 12 October": words that make an event only when nothing else is near
+            what_kind, why = "meeting", f"no cue but '{g.cues['weak_meeting_cues'].search(seg).group(0)}'"  # type: ignore[union-attr]
         elif raw.form != "fuzzy" and st.subject_meeting and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
             # "How about Wednesday 23 January at 16:00 CET?" under "Re: Coordination call next week?"
             what_kind, why = "meeting", "no cue; a date with a zoned time in a thread about a meeting"

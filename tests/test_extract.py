@@ -557,3 +557,14 @@ def test_slot_proposed_in_a_thread_about_a_call():
         subject="Re: [wg] planning call next week?",
     )
     assert [m.start for m in ex.meetings] == ["2026-06-09T15:00:00+02:00"] and not ex.deadlines
+
+
+def test_event_that_runs_from_day_to_day():
+    # "the fair runs from 8 to 11 October" is an event; a comment period that runs to a day is still a deadline.
+    ex = post(
+        "For those coming: the book fair in Leipzig runs from 8 to 11 October.\n\n"
+        "The comment period runs until 30 September.\n",
+        date="Mon, 07 Sep 2026 10:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-10-08", "2026-10-11")]
+    assert [d.due for d in ex.deadlines] == ["2026-09-30"]
