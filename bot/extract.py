@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -539,6 +540,7 @@ class _State:
     slot_day: date | None = None  # the day of the meeting just read: agenda lines below it are its slots
     default_zone: re.Match[str] | None = None  # from "All times are UTC"
     subject_meeting: bool = False  # the subject names a meeting and no deadline ("Coordination call next week?")
+    plain_days: set[tuple[int, int]] = field(default_factory=set)  # (month, day) written without a weekday
 
 
 def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Extraction:
@@ -580,12 +582,21 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         st.default_zone = g.zone_re.match(said.group(1))
     conf = {u for unit in units for u in unit.urls if _CONF_URL.search(u)}
     st.conf_url = conf.pop() if len(conf) == 1 else None
-    index = 0
+    found: list[list[RawDate]] = []
+    total = 0
     for unit in units:
+        if total >= MAX_DATES_TOTAL:
+            break
+        found.append(find_dates(unit.text, g, unit.low)[:MAX_DATES])
+        total += len(found[-1])
+    # Days written without a weekday, here or in the subject: they outweigh a weekday that contradicts them.
+    st.plain_days = {(r.month, r.day) for dates in found for r in dates if r.form == "date" and r.weekday is None}
+    st.plain_days |= {(r.month, r.day) for r in find_dates(st.subject_clean, g)[:5] if r.form == "date"}
+    index = 0
+    for unit, dates in zip(units, found, strict=False):
         if index >= MAX_DATES_TOTAL:
             st.explain.append(f"more than {MAX_DATES_TOTAL} dates: the rest of the post is not read")
             break
-        dates = find_dates(unit.text, g, unit.low)[:MAX_DATES]
         if not dates:
             if st.slot_day is not None and _SLOT.match(unit.text):
                 _slot(st, unit, st.slot_day)
@@ -695,6 +706,15 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if res is None:
         st.explain.append(f"{quote}: no calendar day (a period, a fuzzy word that pins nothing, or no such date)")
         return
+    if res.conflict and raw.weekday is not None and raw.day2 is None and (raw.month, raw.day) in st.plain_days:
+        # "Monday 27 February" (a Tuesday) under the subject "Call on 27 February": the date written twice wins.
+        alt = resolve(replace(raw, weekday=None), st.ref, lean_past=bool(g.cues["past_tense"].search(low[lo:hi])), years=years)
+        if alt is not None and alt.conflict is None:
+            res = replace(alt, conflict=(
+                f"the text says {calendar.day_name[raw.weekday]} but {alt.first.isoformat()} is a "
+                f"{calendar.day_name[alt.first.weekday()]}; the date is written again without the weekday, so taking "
+                f"{alt.first.isoformat()}"
+            ))
     before = low[max(prev_end, raw.start - 60) : raw.start]
     if g.vague_prep.search(before):
         st.explain.append(f"{quote}: not taken: it names a week, not a day")

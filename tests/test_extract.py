@@ -568,3 +568,17 @@ def test_event_that_runs_from_day_to_day():
     )
     assert [(m.start, m.end) for m in ex.meetings] == [("2026-10-08", "2026-10-11")]
     assert [d.due for d in ex.deadlines] == ["2026-09-30"]
+
+
+def test_weekday_conflict_settled_by_the_date_written_again():
+    # "Monday 10 March" (a Tuesday in 2026) under the subject "Call on 10 March": the date is kept, and flagged.
+    ex = post(
+        "The editors will meet on Monday 10 March 2026 at 09:00 UTC.\n",
+        date="Tue, 03 Mar 2026 10:00:00 +0000",
+        subject="[wg] Call on 10 March",
+    )
+    (m,) = ex.meetings
+    assert m.start == "2026-03-10T09:00:00+00:00" and m.conflict and "Monday" in m.conflict
+    # Without the date written again, the weekday is the nearer reading (as before).
+    ex = post("The editors will meet on Monday 10 March 2026 at 09:00 UTC.\n", date="Tue, 03 Mar 2026 10:00:00 +0000")
+    assert ex.meetings[0].start == "2026-03-09T09:00:00+00:00" and ex.meetings[0].conflict
