@@ -32,6 +32,12 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "NZST": (720, "Pacific/Auckland", False), "NZDT": (780, "Pacific/Auckland", True),
     "JST": (540, None, None), "KST": (540, None, None), "SGT": (480, None, None), "HKT": (480, None, None),
     "IST": (330, None, None),
+    # zones without summer time, as listed in the IANA tables' abbreviations
+    "EAT": (180, None, None), "WAT": (60, None, None), "SAST": (120, None, None),
+    "MSK": (180, None, None), "GST": (240, None, None), "PKT": (300, None, None), "NPT": (345, None, None),
+    "WIB": (420, None, None), "PHT": (480, None, None), "AWST": (480, None, None), "ACST": (570, None, None),
+    "BRT": (-180, None, None), "HST": (-600, None, None),
+    "AKST": (-540, "America/Anchorage", False), "AKDT": (-480, "America/Anchorage", True),
     "Eastern": (0, "America/New_York", None), "Pacific": (0, "America/Los_Angeles", None),
     "UK time": (0, "Europe/London", None), "London time": (0, "Europe/London", None),
     "Paris time": (0, "Europe/Paris", None), "heure de Paris": (0, "Europe/Paris", None),

@@ -201,3 +201,10 @@ def test_weekday_written_after_a_date():
     assert days("due 2026-07-10 (Friday) at noon", date(2026, 6, 1)) == [("2026-07-10", None, False, None)]
     ((_, _, _, conflict),) = days("due 2026-07-10 (Monday)", date(2026, 6, 1))
     assert conflict and "Monday" in conflict
+
+
+def test_east_africa_time():
+    # "EAT" is UTC+3 all year.
+    g = G
+    m = find_zone("from 8:30am to 5pm EAT at the hotel", g, 17)
+    assert m is not None and zone_offset(m[1], date(2026, 9, 14), 8, 30)[0].utcoffset(None).total_seconds() == 3 * 3600
