@@ -582,3 +582,18 @@ def test_weekday_conflict_settled_by_the_date_written_again():
     # Without the date written again, the weekday is the nearer reading (as before).
     ex = post("The editors will meet on Monday 10 March 2026 at 09:00 UTC.\n", date="Tue, 03 Mar 2026 10:00:00 +0000")
     assert ex.meetings[0].start == "2026-03-09T09:00:00+00:00" and ex.meetings[0].conflict
+
+
+def test_spanish_report_with_fuzzy_deliverables():
+    # "Resumen de la reunión": a report; "presentará ... a mediados de julio" and "se publicará a principios de
+    # noviembre, antes del encuentro" are approximate deadlines, not meetings.
+    ex = post(
+        "Compartimos el resumen de la sesión del martes 2 de junio.\n\n"
+        "El grupo presentará un borrador del informe a mediados de julio. La versión final se publicará a "
+        "principios de noviembre, antes del encuentro anual.\n",
+        date="Thu, 04 Jun 2026 10:00:00 +0000",
+        subject="Resumen de la reunión del 2 de junio",
+    )
+    assert ex.kind == "meeting_report"
+    assert [(d.due, d.approx) for d in ex.deadlines] == [("2026-07-15", True), ("2026-11-05", True)]
+    assert not [m for m in ex.meetings if not m.past]
