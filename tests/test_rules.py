@@ -47,6 +47,9 @@ def test_shipped_rules_load_in_priority_order():
          "by 2 June.", "call_for_contributions"),
         ("[gt] Bulletin de juin", "Voici l'appel à contributions pour le bulletin. Merci d'envoyer vos textes avant le "
          "12 juin.", "call_for_contributions"),
+        ("Open for Public Comment: draft data policy", "Comments can be filed until 30 June.", "call_for_contributions"),
+        ("[wg] Draft guidelines", "The editors are seeking written comments on the draft. Comments should be sent to "
+         "the chairs by 1 July.", "call_for_contributions"),
         ("Re: thoughts", "I agree with Ana, thanks.", "other"),
         ("hello", "Nice to meet you all.", "other"),
     ],
