@@ -22,7 +22,7 @@ from bot.dates import (
     zone_offset,
 )
 from bot.message import Message
-from bot.rules import RuleSet, classify, scores
+from bot.rules import Rule, RuleSet, classify, scores
 
 log = logging.getLogger(__name__)
 
@@ -556,10 +556,20 @@ def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Ext
         return Extraction(kind, hits, (), (), (), (), None, ("extraction failed: see the log",))
 
 
-def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset(), force: str | None = None
-             ) -> Extraction:
+@dataclass(frozen=True)
+class _Read:
+    """What does not depend on the kind: a post read again as another kind reuses it (half the time of a pass)."""
+
+    scored: list[tuple[Rule, bool, float]]
+    units: list[_Unit]
+    titles: list[str]
+
+
+def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset(), force: str | None = None,
+             read: _Read | None = None) -> Extraction:
     g = rules.grammar
-    scored = scores(msg, rules)
+    read = read or _Read(scores(msg, rules), *_units(msg.text, g))
+    scored = read.scored
     hits = tuple(rule.name for rule, hit, _ in scored if hit)
     kind = force or next((rule.kind for rule, hit, _ in scored if hit and rule.kind not in not_kinds), "other")
     st = _State(msg, rules, kind, msg.date.date(), subject_clean=_SUBJECT_TAGS.sub("", msg.subject).strip())
@@ -573,7 +583,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         st.explain.append(f"kind: {kind} (no rule hit, but the post names a {'meeting' if kind == 'meeting_invitation' else 'deadline'} ahead)")
     else:
         st.explain.append(f"kind: {kind}" + (f" (first hit: {first})" if first else " (no rule hit)"))
-    units, titles = _units(msg.text, g)
+    units, titles = read.units, read.titles
     subject_low = lower(st.subject_clean)
     st.subject_meeting = bool(g.cues["meeting_cues"].search(subject_low)) and not g.cues["deadline_cues"].search(subject_low)
     head = msg.text[:MAX_TEXT]
@@ -632,14 +642,14 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     if kind == "call_for_contributions" and not deadlines and "meeting_invitation" in {r.kind for r, hit, _ in scored if hit}:
         # An invitation whose agenda mentions a call ("call for volunteers", "call for change proposals") and names
         # no due date is an invitation.
-        return _analyze(msg, rules, not_kinds | {kind})
+        return _analyze(msg, rules, not_kinds | {kind}, read=read)
     if not hits and force is None:
         # No rule knew the wording, but a post that names a meeting or a due date ahead is no chatter ('other' is
         # "no dates"): an invitation, else an announcement. Replies are 'other' by their own rule and stay so.
         if any(not m.past for m in meetings):
-            return _analyze(msg, rules, force="meeting_invitation")
+            return _analyze(msg, rules, force="meeting_invitation", read=read)
         if any(not d.past and not d.approx for d in deadlines):
-            return _analyze(msg, rules, force="announcement")
+            return _analyze(msg, rules, force="announcement", read=read)
     actions = _action_items(st, units, g)
     links = _links(msg.text, g)
     summary = _summary(st, units, titles, g) if kind == "meeting_report" else None
