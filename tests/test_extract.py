@@ -597,3 +597,11 @@ def test_spanish_report_with_fuzzy_deliverables():
     assert ex.kind == "meeting_report"
     assert [(d.due, d.approx) for d in ex.deadlines] == [("2026-07-15", True), ("2026-11-05", True)]
     assert not [m for m in ex.meetings if not m.past]
+
+
+def test_room_block_held_until_a_fuzzy_day():
+    # "Rooms in the hotel block are held until mid-May" is an approximate booking deadline, not a meeting.
+    ex = post(
+        "Rooms in the conference hotel block are held until mid-May.\n", date="Mon, 06 Apr 2026 10:00:00 +0000"
+    )
+    assert [(d.due, d.approx) for d in ex.deadlines] == [("2026-05-15", True)] and not ex.meetings
