@@ -286,8 +286,10 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             continue
         # "...sign up below by" / "Monday 21 September COB, with your areas:": a wrapped sentence goes on; its
         # last line is no label even when it ends with a colon.
-        continues = bool(cur) and cur_kind == "plain" and _OPEN_END.search(prev_raw[-12:]) is not None
-        if s.endswith(":") and len(s) < 100 and not continues:
+        if (
+            s.endswith(":") and len(s) < 100
+            and not (cur and cur_kind == "plain" and _OPEN_END.search(prev_raw[-12:]) is not None)
+        ):
             flush()
             if not only_date:
                 context = s

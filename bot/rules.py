@@ -62,6 +62,7 @@ class Cue:
     max_hits: int
     regexes: tuple[re.Pattern[str], ...]  # each counts once when it matches
     phrases: tuple[str, ...] = ()  # lower-case, single-spaced; each counts once when found on word boundaries
+    lowered: tuple[re.Pattern[str] | None, ...] = ()  # per regex: its form for the lower-cased text, if it has one
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Rule:
     cues: tuple[Cue, ...]
     vetoes: tuple[tuple[str, re.Pattern[str]], ...]  # (where, regex): a match means the rule does not hit
     path: str = ""
+    vetoes_lowered: tuple[re.Pattern[str] | None, ...] = ()  # as Cue.lowered
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,20 @@ def _compile(path: Path, key: str, pattern: str) -> re.Pattern[str]:
         raise _fail(path, key, f"bad regex {pattern!r}: {exc}") from None
 
 
+_UPPER_LITERAL = re.compile(r"(?<!\\)[A-Z]")
+
+
+def _lowered(regex: re.Pattern[str]) -> re.Pattern[str] | None:
+    """A '(?i)' pattern without upper-case letters of its own, as a case-sensitive pattern for the lower-cased text:
+    the same matches (spaces folded), several times faster than a case-insensitive search."""
+    if not regex.pattern.startswith("(?i)") or _UPPER_LITERAL.search(regex.pattern[4:]):
+        return None
+    try:
+        return re.compile(regex.pattern[4:])
+    except re.error:
+        return None
+
+
 def phrase_regex(phrases: list[str]) -> str:
     """Phrases as one case-insensitive regex on word boundaries, any run of spaces matching a space."""
     parts = [r"\s+".join(re.escape(w) for w in p.split()) for p in sorted(set(phrases), key=len, reverse=True) if p.strip()]
@@ -141,7 +157,7 @@ def _cue(path: Path, where: str, name: str, table: dict[str, Any]) -> Cue:
     )
     if not regexes and not phrases:
         raise _fail(path, name, "needs phrases or patterns")
-    return Cue(where, weight, max_hits, tuple(regexes), phrases)
+    return Cue(where, weight, max_hits, tuple(regexes), phrases, tuple(_lowered(r) for r in regexes))
 
 
 def _rule(path: Path) -> Rule:
@@ -190,6 +206,7 @@ def _rule(path: Path) -> Rule:
         cues=tuple(cues),
         vetoes=tuple(vetoes),
         path=str(path),
+        vetoes_lowered=tuple(_lowered(r) for _, r in vetoes),
     )
 
 
@@ -287,16 +304,16 @@ def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
             if hits >= cue.max_hits:
                 break
             hits += 1 if _has_phrase(lower[cue.where], phrase) else 0
-        for regex in cue.regexes:
+        for regex, low in zip(cue.regexes, cue.lowered, strict=True):
             if hits >= cue.max_hits:
                 break
-            hits += 1 if regex.search(raw[cue.where]) else 0
+            hits += 1 if (low.search(lower[cue.where]) if low else regex.search(raw[cue.where])) else 0
         score += cue.weight * min(hits, cue.max_hits)
     if score < rule.threshold:
         return False, score
     # Vetoes are looked at only for a rule that would hit: most rules do not, and a veto costs a regex pass.
-    for where, regex in rule.vetoes:
-        if regex.search(raw[where]):
+    for (where, regex), low in zip(rule.vetoes, rule.vetoes_lowered, strict=True):
+        if low.search(lower[where]) if low else regex.search(raw[where]):
             return False, 0.0
     return True, score
 
