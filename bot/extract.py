@@ -565,12 +565,27 @@ class _Read:
     scored: list[tuple[Rule, bool, float]]
     units: list[_Unit]
     titles: list[str]
+    found: list[list[RawDate]]  # the dates of each unit, up to MAX_DATES_TOTAL in all
+
+
+def _read(msg: Message, rules: RuleSet) -> _Read:
+    g = rules.grammar
+    scored = scores(msg, rules)
+    units, titles = _units(msg.text, g)
+    found: list[list[RawDate]] = []
+    total = 0
+    for unit in units:
+        if total >= MAX_DATES_TOTAL:
+            break
+        found.append(find_dates(unit.text, g, unit.low)[:MAX_DATES])
+        total += len(found[-1])
+    return _Read(scored, units, titles, found)
 
 
 def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset(), force: str | None = None,
              read: _Read | None = None) -> Extraction:
     g = rules.grammar
-    read = read or _Read(scores(msg, rules), *_units(msg.text, g))
+    read = read or _read(msg, rules)
     scored = read.scored
     hits = tuple(rule.name for rule, hit, _ in scored if hit)
     kind = force or next((rule.kind for rule, hit, _ in scored if hit and rule.kind not in not_kinds), "other")
@@ -594,13 +609,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         st.default_zone = g.zone_re.match(said.group(1))
     conf = {u for unit in units for u in unit.urls if _CONF_URL.search(u)}
     st.conf_url = conf.pop() if len(conf) == 1 else None
-    found: list[list[RawDate]] = []
-    total = 0
-    for unit in units:
-        if total >= MAX_DATES_TOTAL:
-            break
-        found.append(find_dates(unit.text, g, unit.low)[:MAX_DATES])
-        total += len(found[-1])
+    found = read.found
     # Days written without a weekday, here or in the subject: they outweigh a weekday that contradicts them.
     st.plain_days = {(r.month, r.day) for dates in found for r in dates if r.form == "date" and r.weekday is None}
     st.plain_days |= {(r.month, r.day) for r in find_dates(st.subject_clean, g)[:5] if r.form == "date"}
