@@ -667,6 +667,8 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     return Extraction(kind, hits, deadlines, meetings, actions, links, summary, tuple(st.explain))
 
 
+_IS_NOW = re.compile(r"(?<!\w)(?:is|are|will)\s{1,2}now\s{1,2}(?:be\s{1,2})?(?:on\s{1,2}|the\s{1,2})?$")
+_FROM_END = re.compile(r"(?<!\w)(?:from|de|du|del|desde)\s{0,2}$")  # "postponed from 20 May": the old day
 _NEW_DATE_PREP = re.compile(r"(?<!\w)(?:to|until|till|à|au|al|hasta|a)\s{1,2}(?:the\s{1,2}|el\s{1,2}|le\s{1,2})?$")
 _LAST_WEEKDAY = re.compile(r"(?:last|past|previous|dernier|pasado|del pasado)\s{1,2}$")
 
@@ -740,10 +742,15 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if g.vague_prep.search(before):
         st.explain.append(f"{quote}: not taken: it names a week, not a day")
         return
-    if g.superseded_prep.search(before):
+    if g.superseded_prep.search(before) or (res.last is None and g.moved_prep.search(before) and _FROM_END.search(before)):
+        # "not 17 March", "extended from 5 May" (without its "to ..."): the old date
         st.explain.append(f"{quote}: not taken: an old or wrong date that the text replaces")
         return
     strong = g.deadline_prep.search(before) is not None
+    if strong and g.moved_prep.search(before) and g.cues["meeting_cues"].search(sentence_low) and not g.cues[
+        "deadline_cues"
+    ].search(sentence_low):
+        strong = False  # "the call has been postponed to 12 May": a meeting that moved, not a deadline
     if not strong and g.weak_deadline_prep.search(before):
         strong = bool(g.cues["deadline_cues"].search(sentence_low) or g.cues["window_cues"].search(sentence_low))
     not_deadline = g.not_deadline_prep.search(before) is not None
@@ -768,7 +775,14 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
             _DATE_FIELD.search(low[max(prev_end, raw.start - 12) : raw.start]) or find_times(text, g, raw.end, min(next_start, raw.end + 25))
         ):
             what_kind, why = "meeting", "no cue; in an invitation a 'Date:' field or a dated time is the meeting"
-        elif raw.form != "fuzzy" and g.cues["weak_meeting_cues"].search(seg):
+        elif raw.form != "fuzzy" and g.moved_prep.search(before) and g.cues["meeting_cues"].search(sentence_low):
+            what_kind, why = "meeting", "no cue near it, but the meeting of its sentence moved to it"
+        elif raw.form != "fuzzy" and _IS_NOW.search(before) and (sentence_cues := _cues(sentence_low, g)):
+            # "The deadline, extended from 5 May, is now 12 May": the sentence's subject speaks for the new date
+            what_kind, why = sentence_cues[0].kind, f"'{_short(before, 20)}' with '{sentence_cues[0].word}' in the sentence"
+        elif raw.form != "fuzzy" and g.cues["weak_meeting_cues"].search(seg) and (
+            res.last is None or (res.last - res.first).days <= 14  # "the pilot runs from May to August": a period
+        ):
             # "the IGF in Kyoto runs from 8 to 12 October": words that make an event only when nothing else is near
             what_kind, why = "meeting", f"no cue but '{g.cues['weak_meeting_cues'].search(seg).group(0)}'"  # type: ignore[union-attr]
         elif raw.form != "fuzzy" and st.subject_meeting and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
@@ -836,11 +850,21 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         st.explain.append(f"{quote}: not taken: cancelled ('{g.cues['cancel_cues'].search(clause).group(0)}')")  # type: ignore[union-attr]
         return
     postponed = g.cues["postpone_cues"].search(clause)
+    if postponed is not None:
+        # about this date only when it follows the date ("the 8 May call has been postponed") or stands just before
+        # it ("moving our call from ..."), not "The forum, postponed from last year, will meet on 5 May"
+        at = clause_lo + postponed.start()
+        if at < rs and rs - (clause_lo + postponed.end()) > 30:
+            postponed = None
     if postponed and res.last is not None and raw.joined_by not in ("-", "&", "and", "y", "et"):
         # "moved from 20 October to 27 October": not a two-day event, the meeting is on the second day.
         st.explain.append(f"{quote}: moved ('{postponed.group(0)}'): the meeting is on {res.last}")
         res = Resolved(res.last, None, res.approx, res.past_year, res.conflict)
-    elif postponed and not (g.moved_prep.search(before) or _NEW_DATE_PREP.search(before) or g.cues["new_date_cues"].search(clause)):
+    elif postponed and not (
+        (g.moved_prep.search(before) and not _FROM_END.search(before))
+        or _NEW_DATE_PREP.search(before)
+        or g.cues["new_date_cues"].search(clause)
+    ):
         # "the call scheduled for 8 September has been postponed": that day is off; "now on 15 September" is not.
         st.explain.append(f"{quote}: not taken: the old date of a postponed meeting ('{postponed.group(0)}')")
         return

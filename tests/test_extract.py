@@ -605,3 +605,27 @@ def test_room_block_held_until_a_fuzzy_day():
         "Rooms in the conference hotel block are held until mid-May.\n", date="Mon, 06 Apr 2026 10:00:00 +0000"
     )
     assert [(d.due, d.approx) for d in ex.deadlines] == [("2026-05-15", True)] and not ex.meetings
+
+
+def test_postponed_words_belong_to_their_own_date():
+    # "postponed" speaks of the date it follows or stands right before; a meeting "postponed to" a day is a meeting
+    # there, a deadline "postponed to" a day is a deadline; a long period that "runs from" is no event.
+    ex = post(
+        "The forum, postponed from its usual spring slot because of the elections, will take place on 5 May.\n\n"
+        "The board call on 8 May has been postponed to 12 May at 10:00 UTC.\n\n"
+        "The deadline for papers has been postponed to 30 May.\n\n"
+        "The pilot runs from 1 June to 31 August.\n",
+        date="Mon, 06 Apr 2026 10:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-05-05", "2026-05-12T10:00:00+00:00"]
+    assert [(d.due, d.extended) for d in ex.deadlines] == [("2026-05-30", True)]
+
+
+def test_the_day_something_moved_from_is_no_item():
+    # "postponed from 20 May" and "extended from 5 May" name old days; the new ones are the items.
+    ex = post(
+        "The plenary was postponed from 20 May; it will be held on 27 May.\n\n"
+        "The deadline for posters, extended from 5 May, is now 12 May.\n",
+        date="Mon, 06 Apr 2026 10:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-05-27"] and [d.due for d in ex.deadlines] == ["2026-05-12"]
