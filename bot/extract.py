@@ -276,7 +276,11 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             )
             prev_raw = s
             continue
-        if (_BULLET.match(s) or _SLOT.match(s)) and not only_date:
+        if (
+            (_BULLET.match(s) or _SLOT.match(s)) and not only_date
+            # "...held on Sept 14th from" / "8:30am to 5pm EAT at the hotel": a wrapped line, not an agenda slot
+            and not (cur and cur_kind == "plain" and _OPEN_END.search(prev_raw[-12:]) is not None)
+        ):
             flush()
             heading_fresh = False
             if date_heading:
@@ -423,7 +427,8 @@ def _short(text: str, limit: int) -> str:
 
 
 _DANGLING = re.compile(
-    r"(?:(?:^|\s)(?:on|at|by|until|till|from|to|before|in|the|of|for|and|or|between|le|el|del|de|du|au|à|a|las|hasta))+\s*$",
+    r"(?:(?:^|\s)(?:on|at|by|until|till|from|to|before|in|the|of|for|and|or|between|le|la|el|del|de|du|au|à|a|las|hasta"
+    r"|jusqu'à|jusqu'au|avant|d'ici|antes))+\s*$",
     re.IGNORECASE,
 )
 
@@ -431,6 +436,7 @@ _DANGLING = re.compile(
 _NOT_A_FIELD = re.compile(
     r"(?i)(?:friendly |quick |final |gentle )?reminder|(?:please )?note|nb|n\.b\.|ps|p\.s\.|fyi|update|important|news"
     r"|attention|heads up|recordatorio|rappel|nota|aviso|avis"
+    r"|(?:for|to|as|in|on|if|when|we|our|please|dear|hi|hello|and|but|so|also|then|after|before)\s.*"
 )
 
 
@@ -445,7 +451,8 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
         end = sentence.find("; ", a)
         field_text = sentence[start : end if end >= 0 else len(sentence)]
         key = field_text.split(":", 1)[0].strip()
-        # "Reminder: the call is on ...": a word that heads a line, not a field that names the date.
+        # "Reminder: the call is on ...", "For those travelling: ...": words that head a line, not a field that
+        # names the date.
         if key and ":" in field_text and not _NOT_A_FIELD.fullmatch(key):
             return fallback if re.fullmatch(r"(?i)date|when|time|fecha|quand", key) else _short(key, WHAT_LEN)
     parts = []
@@ -492,6 +499,12 @@ def _item_what(st: _State, unit: _Unit, lo: int, hi: int, prev_end: int, next_st
         if next_start < hi and next_start >= last:
             breaks = list(_CLAUSE_BREAK.finditer(text, last, next_start))
             w_hi = breaks[-1].start() if breaks else hi
+        # "register by 5 May; places are limited": a semicolon ends what the date is about
+        semi = text.find("; ", last, w_hi)
+        w_hi = semi if semi >= 0 else w_hi
+        semi = text.rfind("; ", w_lo, first)
+        if semi >= 0 and len(text[semi + 2 : first].split()) >= 2:  # not "...over 2 days; 15 and 16 November"
+            w_lo = semi + 2
     if (w_lo, w_hi) != (lo, hi):
         inside = [(a - w_lo, b - w_lo) for a, b in spans if w_lo <= a and b <= w_hi]
         what = _what(text[w_lo:w_hi], inside, unit, "")

@@ -629,3 +629,17 @@ def test_the_day_something_moved_from_is_no_item():
         date="Mon, 06 Apr 2026 10:00:00 +0000",
     )
     assert [m.start for m in ex.meetings] == ["2026-05-27"] and [d.due for d in ex.deadlines] == ["2026-05-12"]
+
+
+def test_wrapped_line_that_starts_with_a_time_range_and_semicolon_whats():
+    # "...will be held on 3 June from" / "9am to 1pm EAT at the centre": one sentence, not an agenda slot; a
+    # semicolon ends what a date is about.
+    ex = post(
+        "The regional forum will be held on 3 June from\n9am to 1pm EAT at the innovation centre in Kigali.\n\n"
+        "Participants must register by 25 May; seats are limited.\n",
+        date="Mon, 04 May 2026 10:00:00 +0000",
+    )
+    assert [(m.start, m.what) for m in ex.meetings] == [
+        ("2026-06-03T09:00:00+03:00", "The regional forum will be held at the innovation centre in Kigali")
+    ]
+    assert [(d.due, d.what) for d in ex.deadlines] == [("2026-05-25", "Participants must register")]
