@@ -435,6 +435,7 @@ _DANGLING = re.compile(
 
 _NOT_A_FIELD = re.compile(
     r"(?i)(?:friendly |quick |final |gentle )?reminder|(?:please )?note|nb|n\.b\.|ps|p\.s\.|fyi|update|important|news"
+    r"|upcoming|coming up|save the date|next|new|announcement|heads-up"
     r"|attention|heads up|recordatorio|rappel|nota|aviso|avis"
     r"|(?:for|to|as|in|on|if|when|we|our|please|dear|hi|hello|and|but|so|also|then|after|before)\s.*"
 )
@@ -610,7 +611,8 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         st.explain.append(f"not {', '.join(sorted(not_kinds))}: an invitation that names no due date")
     first = next((r.name for r, hit, _ in scored if hit and r.kind == kind), None)
     if force:
-        st.explain.append(f"kind: {kind} (no rule hit, but the post names a {'meeting' if kind == 'meeting_invitation' else 'deadline'} ahead)")
+        named = "a timed meeting" if kind == "meeting_invitation" else "an event or a due date"
+        st.explain.append(f"kind: {kind} (no rule hit, but the post names {named} ahead)")
     else:
         st.explain.append(f"kind: {kind}" + (f" (first hit: {first})" if first else " (no rule hit)"))
     units, titles = read.units, read.titles
@@ -670,10 +672,10 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     if not hits and force is None:
         # No rule knew the wording, but a post that names a meeting or a due date ahead is no chatter ('other' is
         # "no dates"): an invitation, else an announcement. Replies are 'other' by their own rule and stay so.
-        if any(not m.past for m in meetings):
+        if any(not m.past and len(m.start) > 10 for m in meetings):  # a call at a time: an invitation
             return _analyze(msg, rules, force="meeting_invitation", read=read)
-        if any(not d.past and not d.approx for d in deadlines):
-            return _analyze(msg, rules, force="announcement", read=read)
+        if any(not m.past for m in meetings) or any(not d.past and not d.approx for d in deadlines):
+            return _analyze(msg, rules, force="announcement", read=read)  # events on days, due dates: news
     actions = _action_items(st, units, g)
     links = _links(msg.text, g)
     summary = _summary(st, units, titles, g) if kind == "meeting_report" else None

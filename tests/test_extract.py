@@ -643,3 +643,14 @@ def test_wrapped_line_that_starts_with_a_time_range_and_semicolon_whats():
         ("2026-06-03T09:00:00+03:00", "The regional forum will be held at the innovation centre in Kigali")
     ]
     assert [(d.due, d.what) for d in ex.deadlines] == [("2026-05-25", "Participants must register")]
+
+
+def test_newsletter_that_no_rule_knows_is_news():
+    # No rule hits; events on days and a due date ahead make news, not an invitation; "Upcoming:" heads no field.
+    ex = post(
+        "Upcoming: our general assembly will take place on 22 April in Geneva. Board nominations close on 31 March.\n",
+        date="Thu, 05 Mar 2026 09:00:00 +0000",
+        subject="[wg] Spring bulletin",
+    )
+    assert ex.kind == "announcement"
+    assert [(m.start, m.what) for m in ex.meetings] == [("2026-04-22", "Upcoming: our general assembly will take place in Geneva")]
