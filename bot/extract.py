@@ -723,10 +723,13 @@ def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
             _take(st, unit, raw, lo, hi, max([lo, *prv]), min([hi, *nxt]), 0, meeting_only=True)
 
 
-def _zoned_time_after(st: _State, text: str, pos: int, end: int) -> bool:
+def _zoned_time_after(st: _State, text: str, pos: int, end: int, *, span: bool = False) -> bool:
+    """A clock time (with span: a range of hours) right after a date, with a zone written or given for the post."""
     g = st.rules.grammar
     times = find_times(text, g, pos, end)
-    return bool(times) and (find_zone(text, g, times[0].end, limit=12) is not None or st.default_zone is not None)
+    if not times or (span and times[0].h2 is None):
+        return False
+    return find_zone(text, g, times[0].end, limit=12) is not None or st.default_zone is not None
 
 
 def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int, next_start: int, index: int,
@@ -800,6 +803,9 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         ):
             # "the IGF in Kyoto runs from 8 to 12 October": words that make an event only when nothing else is near
             what_kind, why = "meeting", f"no cue but '{g.cues['weak_meeting_cues'].search(seg).group(0)}'"  # type: ignore[union-attr]
+        elif raw.form != "fuzzy" and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True):
+            # "on Thursday, March 12 from 9:00 to 10:30 a.m. EDT": a span of hours with a zone is a meeting
+            what_kind, why = "meeting", "no cue; a span of hours with a zone"
         elif raw.form != "fuzzy" and st.subject_meeting and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
             # "How about Wednesday 23 January at 16:00 CET?" under "Re: Coordination call next week?"
             what_kind, why = "meeting", "no cue; a date with a zoned time in a thread about a meeting"
