@@ -140,7 +140,8 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         r"(?<![\w/:.])(?:" + wd + r"\s{1,3})?" + month + r"\s{0,2}" + day
         + r"(?:" + rng + r"(?P<d2>[0-3]?\d)" + suf + r"(?!\d|:\d))?" + year
     )
-    iso = r"(?<![\w/.:-])(?P<y>(?:19|20)\d\d)-(?P<m>0?[1-9]|1[0-2])-(?P<d>0?[1-9]|[12]\d|3[01])(?![\w/:-])"
+    # "2026-03-12", and "2026-03-12T15:00Z" (its time is read by time_re)
+    iso = r"(?<![\w/.:-])(?P<y>(?:19|20)\d\d)-(?P<m>0?[1-9]|1[0-2])-(?P<d>0?[1-9]|[12]\d|3[01])(?:(?![\w/:-])|(?=[tT]\d\d:\d\d))"
     fuzzy_re = (
         r"(?<!\w)(?P<f>" + _alt(fuzzy) + r")(?:\s{1,2}|\s?" + _DASH + r"\s?)(?:" + conn + r"\s{1,2})?" + month + year
     )
@@ -153,7 +154,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     range_join = r"^(?:\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2}" + _alt(w["range_words"]) + r"\s{1,2})$"
     hour = r"(?:[01]?\d|2[0-3])"
     time_re = (
-        r"(?<![\w:.,/])(?:(?P<h>" + hour + r")(?:(?P<sep>[:h.])(?P<mi>[0-5]\d)|(?P<hsuf>h)(?!\w))?(?:\s?(?P<ap>[ap])\.?\s?m\.?(?!\w))?"
+        r"(?:(?<![\w:.,/])|(?<=\d\d[tT]))(?:(?P<h>" + hour + r")(?:(?P<sep>[:h.])(?P<mi>[0-5]\d)|(?P<hsuf>h)(?!\w))?(?:\s?(?P<ap>[ap])\.?\s?m\.?(?!\w))?"
         r"|(?P<hh>[01]\d|2[0-3])(?P<mm>[0-5]\d)(?=\s?(?:UTC|GMT|Z)\b)|(?P<word>noon|midnight|midday))(?![\d:])"
     )
     time_join = r"\s{0,2}(?:" + _DASH + r"|to|until|till|and|à|a|bis)\s{0,2}"
@@ -611,9 +612,15 @@ def find_times(text: str, g: Grammar, lo: int, hi: int) -> list[TimeSpan]:
     return out
 
 
+# An ISO 8601 offset written right after a time: the same groups as zone_re's "UTC+1" form.
+_ISO_OFFSET = re.compile(r"(?P<base>)(?P<sign>[+\-])(?P<oh>[01]\d):?(?P<om>[0-5]\d)(?!\d)")
+
+
 def find_zone(text: str, g: Grammar, pos: int, limit: int = 45) -> tuple[str, re.Match[str]] | None:
     """The first zone written within `limit` characters after pos (no other clock time in between)."""
     window = text[pos : pos + limit]
+    if window[:1] in "+-" and (iso := _ISO_OFFSET.match(window)):  # "2026-03-12T15:00+01:00"
+        return window[: iso.end()], iso
     m = g.zone_re.search(window)
     if not m:
         return None
@@ -626,7 +633,7 @@ def find_zone(text: str, g: Grammar, pos: int, limit: int = 45) -> tuple[str, re
 
 def zone_offset(m: re.Match[str], day: date, h: int, mi: int) -> tuple[timezone, str | None]:
     """The UTC offset a zone means on that day, and why it contradicts the season if it does."""
-    if m["base"]:
+    if m["sign"]:
         sign = -1 if m["sign"] in "-−–" else 1
         minutes = int(m["oh"]) * 60 + int(m["om"] or 0)
         return timezone(timedelta(minutes=sign * minutes)), None

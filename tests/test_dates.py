@@ -208,3 +208,14 @@ def test_east_africa_time():
     g = G
     m = find_zone("from 8:30am to 5pm EAT at the hotel", g, 17)
     assert m is not None and zone_offset(m[1], date(2026, 9, 14), 8, 30)[0].utcoffset(None).total_seconds() == 3 * 3600
+
+
+def test_iso_datetime_with_zone_or_offset():
+    # "2026-03-12T15:00Z" and "...T15:00+01:00": the date, the time and the zone are all read.
+    for text, offset in (("at 2026-03-12T15:00Z sharp", 0), ("at 2026-03-12T15:00+01:00 sharp", 3600)):
+        (raw,) = find_dates(text, G)
+        assert (raw.year, raw.month, raw.day) == (2026, 3, 12)
+        span = find_times(text, G, raw.end, len(text))[0]
+        assert (span.h1, span.m1) == (15, 0)
+        zone = find_zone(text, G, span.end)
+        assert zone is not None and zone_offset(zone[1], date(2026, 3, 12), 15, 0)[0].utcoffset(None).total_seconds() == offset
