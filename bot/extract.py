@@ -428,7 +428,7 @@ def _short(text: str, limit: int) -> str:
 
 _DANGLING = re.compile(
     r"(?:(?:^|\s)(?:on|at|by|until|till|from|to|before|in|the|of|for|and|or|between|le|la|el|del|de|du|au|à|a|las|hasta"
-    r"|jusqu'à|jusqu'au|avant|d'ici|antes))+\s*$",
+    r"|jusqu'à|jusqu'au|avant|d'ici|antes|au plus tard|a más tardar|no later than|not later than))+\s*$",
     re.IGNORECASE,
 )
 
