@@ -419,8 +419,9 @@ def _mask(text: str, g: Grammar) -> str:
 
 
 def _short(text: str, limit: int) -> str:
-    text = _WS.sub(" ", text).strip(" -–—:;,.|")
-    if len(text) <= limit:
+    cut_raw = len(text) > limit * 8  # fold the spaces of the head only: a 1 MB "sentence" costs no more than a short one
+    text = _WS.sub(" ", text[: limit * 8] if cut_raw else text).strip(" -–—:;,.|")
+    if len(text) <= limit and not cut_raw:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
     return cut + "…"
@@ -643,7 +644,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         sentences = _sentences(unit.text)
         taken = len(st.meetings) + len(st.deadlines)
         for i, raw in enumerate(dates):
-            lo, hi = next(((a, b) for a, b in sentences if a <= raw.start < b), (0, len(unit.text)))
+            lo, hi = _sentence_of(sentences, raw, len(unit.text))
             prev_end = max(lo, dates[i - 1].end if i > 0 else lo)
             next_start = min(hi, dates[i + 1].start if i + 1 < len(dates) else hi)
             _take(st, unit, raw, lo, hi, prev_end, next_start, index)
@@ -688,6 +689,14 @@ _NEW_DATE_PREP = re.compile(r"(?<!\w)(?:to|until|till|à|au|al|hasta|a)\s{1,2}(?
 _LAST_WEEKDAY = re.compile(r"(?:last|past|previous|dernier|pasado|del pasado)\s{1,2}$")
 
 
+SENTENCE_REACH = 1_000  # a "sentence" is read this far on each side of its date: prose without full stops stays cheap
+
+
+def _sentence_of(sentences: list[tuple[int, int]], raw: RawDate, n: int) -> tuple[int, int]:
+    lo, hi = next(((a, b) for a, b in sentences if a <= raw.start < b), (0, n))
+    return max(lo, raw.start - SENTENCE_REACH), min(hi, raw.end + SENTENCE_REACH)
+
+
 def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
     """'Our session is on Wednesday at 15:00 UTC' inside a dated meeting week: that Wednesday, if it is a meeting."""
     ranges = []
@@ -717,7 +726,7 @@ def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
             day = hits[0]
             raw = RawDate(w.start(), w.end(), unit.text[w.start() : w.end()], "date", day.year, day.month, day.day, wd)
             sentences = _sentences(unit.text)
-            lo, hi = next(((a, b) for a, b in sentences if a <= raw.start < b), (0, len(unit.text)))
+            lo, hi = _sentence_of(sentences, raw, len(unit.text))
             nxt = [d.start for d in found if d.start >= raw.end]
             prv = [d.end for d in found if d.end <= raw.start]
             _take(st, unit, raw, lo, hi, max([lo, *prv]), min([hi, *nxt]), 0, meeting_only=True)

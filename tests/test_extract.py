@@ -667,3 +667,10 @@ def test_span_of_hours_with_a_zone_is_a_meeting():
     ex = post("The portal shows the figures on March 13 at 9:00 EDT.\n", date="Thu, 05 Mar 2026 09:00:00 +0000",
               subject="[wg] Quarterly figures")
     assert not ex.meetings
+
+
+def test_megabyte_paragraph_without_full_stops_is_fast():
+    # A 1 MB wrapped paragraph with dates and no full stop: each date reads only the text near it.
+    t0 = time.perf_counter()
+    ex = post("the forum is held on 3 June from\n9am to 1pm EAT in the hall and\n" * 18000, date="Mon, 04 May 2026 10:00:00 +0000")
+    assert time.perf_counter() - t0 < 1.5 and len(ex.meetings) == 1
