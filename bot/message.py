@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import email
+import email.feedparser
 import email.header
 import email.message
+import email.parser
 import email.utils
 import hashlib
 import html
@@ -310,6 +312,39 @@ def _looks_like_footer(lines: list[str]) -> bool:
     return any(w in joined for w in ("mailing list", "listinfo", "unsubscribe", "list info", "mailman"))
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")  # a line as FeedParser splits them, with its ending
+# FeedParser's own tests for a header line and for the blank line that ends the headers (not in typeshed).
+_HEADER_RE: re.Pattern[str] = email.feedparser.headerRE  # type: ignore[attr-defined]
+_BLANK_RE: re.Pattern[str] = email.feedparser.NLCRE  # type: ignore[attr-defined]
+
+
+def _parse(raw: bytes) -> email.message.Message:
+    """email.message_from_bytes(raw) (compat32), without pushing a single-part body through the parser line by line.
+
+    The header block is found the way FeedParser finds it and parsed by FeedParser; when the mail is neither
+    multipart nor message/* and a blank line ends the block, the rest is its payload, exactly as FeedParser would
+    join it. Anything else (no blank line, no body, multipart) goes through the whole parser."""
+    text = raw.decode("ascii", "surrogateescape")
+    pos = 0
+    while True:
+        m = _LINE.match(text, pos)
+        if m is None:  # headers up to the end
+            return email.message_from_bytes(raw)
+        line = m.group()
+        if not _HEADER_RE.match(line):
+            if not _BLANK_RE.match(line):  # the body starts without a blank line: a defect, recorded by the parser
+                return email.message_from_bytes(raw)
+            break
+        if pos and line.startswith("From "):  # a misplaced envelope line: the parser may hand it to the body
+            return email.message_from_bytes(raw)
+        pos = m.end()
+    msg = email.parser.Parser().parsestr(text[: m.end()], headersonly=True)
+    if msg.get_content_maintype() in ("multipart", "message"):
+        return email.message_from_bytes(raw)
+    msg.set_payload(text[m.end() :])
+    return msg
+
+
 def read_message(raw: bytes, *, received: datetime, max_body_bytes: int = 1_000_000) -> Message:
     """Bytes -> Message. `received` (aware) stands in for a missing or unreadable Date header."""
     defects: list[str] = []
@@ -321,7 +356,7 @@ def read_message(raw: bytes, *, received: datetime, max_body_bytes: int = 1_000_
         truncated = True
         defects.append(f"message larger than {raw_cap} bytes: cut")
     try:
-        msg = email.message_from_bytes(raw)
+        msg = _parse(raw)
     except Exception as exc:  # the compat32 parser almost never raises; be sure
         defects.append(f"unparseable: {exc}")
         msg = email.message_from_string(raw.decode("utf-8", errors="replace"))
