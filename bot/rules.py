@@ -63,6 +63,8 @@ class Cue:
     regexes: tuple[re.Pattern[str], ...]  # each counts once when it matches
     phrases: tuple[str, ...] = ()  # lower-case, single-spaced; each counts once when found on word boundaries
     lowered: tuple[re.Pattern[str] | None, ...] = ()  # per regex: its form for the lower-cased text, if it has one
+    hints: tuple[tuple[str, ...], ...] = ()  # per lowered regex: words one of which its match must start with
+    by_first_word: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the phrases grouped by their first word
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,70 @@ def _compile(path: Path, key: str, pattern: str) -> re.Pattern[str]:
 _UPPER_LITERAL = re.compile(r"(?<!\\)[A-Z]")
 
 
+_SPECIAL = frozenset("\\[](){}?*+|.^$")
+
+
+def _top_level(p: str) -> list[str] | None:
+    """p split at its top-level '|' (escapes and [classes] skipped), or None when a bracket is left open."""
+    parts, depth, i, cur = [], 0, 0, 0
+    while i < len(p):
+        ch = p[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            j = p.find("]", i + 2)
+            if j < 0:
+                return None
+            i = j + 1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(p[cur:i])
+            cur = i + 1
+        i += 1
+    return [*parts, p[cur:]] if depth == 0 else None
+
+
+def _hints(regex: re.Pattern[str] | None) -> tuple[str, ...]:
+    """The literal words one of which every match starts with ('calls? for ...' -> 'call'; '(?:seeking|we need) ...'
+    -> 'seeking', 'we need'), or () when the pattern does not say."""
+    if regex is None:
+        return ()
+    p = regex.pattern.removeprefix("\\b")
+    if _top_level(p) != [p]:
+        return ()  # 'a|b' at the top level
+    alts = [p]
+    if (p.startswith("(") and not p.startswith("(?")) or p.startswith("(?:"):
+        inner = p[3:] if p.startswith("(?:") else p[1:]
+        depth, i = 0, 0
+        while i < len(inner):  # the group's closing bracket
+            if inner[i] == "\\":
+                i += 2
+                continue
+            depth += (inner[i] == "(") - (inner[i] == ")")
+            if depth < 0:
+                break
+            i += 1
+        found = _top_level(inner[:i])
+        if found is None:
+            return ()
+        alts = found
+    out = []
+    for alt in alts:
+        n = 0
+        while n < len(alt) and alt[n] not in _SPECIAL:
+            n += 1
+        word = alt[: n - 1] if n < len(alt) and alt[n] in "?*{" else alt[:n]
+        if len(word) < 3:
+            return ()
+        out.append(word)
+    return tuple(out)
+
+
 def _lowered(regex: re.Pattern[str]) -> re.Pattern[str] | None:
     """A '(?i)' pattern without upper-case letters of its own, as a case-sensitive pattern for the lower-cased text:
     the same matches (spaces folded), several times faster than a case-insensitive search."""
@@ -157,7 +223,12 @@ def _cue(path: Path, where: str, name: str, table: dict[str, Any]) -> Cue:
     )
     if not regexes and not phrases:
         raise _fail(path, name, "needs phrases or patterns")
-    return Cue(where, weight, max_hits, tuple(regexes), phrases, tuple(_lowered(r) for r in regexes))
+    lowered = tuple(_lowered(r) for r in regexes)
+    groups: dict[str, list[str]] = {}
+    for phrase in phrases:
+        groups.setdefault(phrase.split(" ", 1)[0], []).append(phrase)
+    return Cue(where, weight, max_hits, tuple(regexes), phrases, lowered, tuple(_hints(low) for low in lowered),
+               tuple((first, tuple(group)) for first, group in groups.items()))
 
 
 def _rule(path: Path) -> Rule:
@@ -300,14 +371,21 @@ def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
     score = 0.0
     for cue in rule.cues:
         hits = 0
-        for phrase in cue.phrases:
+        text = lower[cue.where]
+        for first, group in cue.by_first_word:
             if hits >= cue.max_hits:
                 break
-            hits += 1 if _has_phrase(lower[cue.where], phrase) else 0
-        for regex, low in zip(cue.regexes, cue.lowered, strict=True):
+            if first not in text:  # one look for all the phrases that start with this word
+                continue
+            for phrase in group:
+                hits += 1 if _has_phrase(text, phrase) else 0
+        for regex, low, hint in zip(cue.regexes, cue.lowered, cue.hints, strict=True):
             if hits >= cue.max_hits:
                 break
-            hits += 1 if (low.search(lower[cue.where]) if low else regex.search(raw[cue.where])) else 0
+            if low is None:
+                hits += 1 if regex.search(raw[cue.where]) else 0
+            elif not hint or any(h in lower[cue.where] for h in hint):  # str.find is much cheaper than the regex
+                hits += 1 if low.search(lower[cue.where]) else 0
         score += cue.weight * min(hits, cue.max_hits)
     if score < rule.threshold:
         return False, score
