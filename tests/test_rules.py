@@ -150,3 +150,24 @@ def test_missing_folder():
     # A folder that is not there is a RuleError, not a crash.
     with pytest.raises(RuleError):
         load_rules(Path("/nonexistent/rules"))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hints"),
+    [
+        (r"calls? for (?:papers|talks)", ("call",)),
+        (r"\b(deadline|submissions?)\b.*extended", ("deadline", "submission")),
+        (r"(?:looking for|seeking) volunteers", ("looking for", "seeking")),
+        (r"seeking|looking for", ()),  # an alternation at the top level may start anywhere
+        (r"(?:[\d-]+ )?volunteers", ()),
+        (r"(?:ab|cd) x", ()),  # words too short to be worth a look
+        (r"(a|b)c|d", ()),
+    ],
+)
+def test_pattern_hints_never_skip_a_match(pattern, hints):
+    # A lowered rule pattern is skipped when none of its leading words is in the text: the words must be right.
+    import re
+
+    from bot.rules import _hints
+
+    assert _hints(re.compile(pattern)) == hints
