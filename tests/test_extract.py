@@ -674,3 +674,10 @@ def test_megabyte_paragraph_without_full_stops_is_fast():
     t0 = time.perf_counter()
     ex = post("the forum is held on 3 June from\n9am to 1pm EAT in the hall and\n" * 18000, date="Mon, 04 May 2026 10:00:00 +0000")
     assert time.perf_counter() - t0 < 1.5 and len(ex.meetings) == 1
+
+
+def test_results_announced_on_a_day_are_due_that_day():
+    # "Results will be announced on 24 April" is a publication date: something is due that day.
+    ex = post("Nominations are open until 10 April. Results will be announced on 24 April.\n",
+              date="Thu, 19 Mar 2026 09:00:00 +0000")
+    assert [d.due for d in ex.deadlines] == ["2026-04-10", "2026-04-24"]
