@@ -681,3 +681,14 @@ def test_results_announced_on_a_day_are_due_that_day():
     ex = post("Nominations are open until 10 April. Results will be announced on 24 April.\n",
               date="Thu, 19 Mar 2026 09:00:00 +0000")
     assert [d.due for d in ex.deadlines] == ["2026-04-10", "2026-04-24"]
+
+
+def test_french_call_in_other_words():
+    # "nous lançons un appel à contributions ... doivent être envoyés avant le 15 avril": a call with its due date.
+    ex = post(
+        "Pour le bulletin d'automne, nous lançons un appel à contributions. Les textes doivent être envoyés avant "
+        "le 15 avril au secrétariat.\n",
+        date="Mon, 09 Mar 2026 09:00:00 +0000",
+        subject="Bulletin d'automne",
+    )
+    assert ex.kind == "call_for_contributions" and [d.due for d in ex.deadlines] == ["2026-04-15"]
