@@ -812,7 +812,10 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         ):
             # "the IGF in Kyoto runs from 8 to 12 October": words that make an event only when nothing else is near
             what_kind, why = "meeting", f"no cue but '{g.cues['weak_meeting_cues'].search(seg).group(0)}'"  # type: ignore[union-attr]
-        elif raw.form != "fuzzy" and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True):
+        elif (
+            raw.form != "fuzzy" and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True)
+            and not g.cues["window_cues"].search(sentence_low)  # "the desk is open on 5 May from 9:00 to 17:00 CET"
+        ):
             # "on Thursday, March 12 from 9:00 to 10:30 a.m. EDT": a span of hours with a zone is a meeting
             what_kind, why = "meeting", "no cue; a span of hours with a zone"
         elif raw.form != "fuzzy" and st.subject_meeting and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
