@@ -200,6 +200,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
     group = 0
     sec = 0
     prev_raw = ""
+    table_head = ""
 
     def flush() -> None:
         nonlocal cur, cur_kind, cur_urls
@@ -271,9 +272,12 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
         if s.startswith("|") or s.count(" | ") >= 2:
             flush()
             cells = [c.strip() for c in s.strip("|").split("|")]
-            units.append(
-                _Unit(" | ".join(c for c in cells if c), sec, context, None, False, tuple(urls), topic=len(titles) - 1)
-            )
+            row = " | ".join(c for c in cells if c)
+            if not (prev_raw.startswith("|") or prev_raw.count(" | ") >= 2):
+                table_head = row  # "| Item | Due |" says what the dates in the rows below it are
+                units.append(_Unit(row, sec, context, None, False, tuple(urls), topic=len(titles) - 1))
+            else:
+                units.append(_Unit(row, sec, table_head, None, False, tuple(urls), topic=len(titles) - 1))
             prev_raw = s
             continue
         if (
@@ -442,11 +446,11 @@ _NOT_A_FIELD = re.compile(
 )
 
 
-def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: str) -> str:
+def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: str, *, record: bool = True) -> str:
     """What an item is: its label, else its sentence without the date, the times and the words that led to them."""
     if unit.label:
         return unit.label
-    if unit.record and spans:
+    if unit.record and record and spans:
         # In "Submission deadline: June 1; Notification: July 15" the field's key says what the date is.
         a = spans[0][0]
         start = sentence.rfind("; ", 0, a) + 1
@@ -494,7 +498,14 @@ def _item_what(st: _State, unit: _Unit, lo: int, hi: int, prev_end: int, next_st
     text = unit.text
     first, last = min(a for a, _ in spans), max(b for _, b in spans)
     w_lo, w_hi = lo, hi
-    if not (unit.label or unit.record):
+    record = unit.record
+    if record:
+        # "Key dates: registration by 6 April, slides by 7 April": a key over several dates heads a list, it is no
+        # field that names one date
+        fs, fe = text.rfind("; ", lo, first), text.find("; ", last, hi)
+        fs, fe = (lo if fs < 0 else fs + 2), (hi if fe < 0 else fe)
+        record = not ((lo < prev_end and fs < prev_end) or (next_start < hi and next_start < fe))
+    if not (unit.label or record):
         if prev_end > lo and prev_end <= first:
             breaks = list(_CLAUSE_BREAK.finditer(text, prev_end, first))
             w_lo = breaks[-1].end() if breaks else lo
@@ -509,10 +520,10 @@ def _item_what(st: _State, unit: _Unit, lo: int, hi: int, prev_end: int, next_st
             w_lo = semi + 2
     if (w_lo, w_hi) != (lo, hi):
         inside = [(a - w_lo, b - w_lo) for a, b in spans if w_lo <= a and b <= w_hi]
-        what = _what(text[w_lo:w_hi], inside, unit, "")
+        what = _what(text[w_lo:w_hi], inside, unit, "", record=record)
         if what:
             return what
-    return _what(text[lo:hi], [(a - lo, b - lo) for a, b in spans], unit, st.subject_clean)
+    return _what(text[lo:hi], [(a - lo, b - lo) for a, b in spans], unit, st.subject_clean, record=record)
 
 
 def _balance(text: str) -> str:

@@ -692,3 +692,17 @@ def test_french_call_in_other_words():
         subject="Bulletin d'automne",
     )
     assert ex.kind == "call_for_contributions" and [d.due for d in ex.deadlines] == ["2026-04-15"]
+
+
+def test_table_header_and_key_over_a_list():
+    # A table's header says what its rows' dates are; "Key dates:" over several dates is no field name.
+    ex = post(
+        "| Step | Due |\n|---|---|\n| Abstracts | 6 April |\n| Posters | 7 April |\n\n"
+        "Key dates: sign-up by 8 April, papers by 9 April.\n",
+        date="Mon, 09 Mar 2026 09:00:00 +0000",
+        subject="[wg] dates",
+    )
+    assert [(d.due, d.what) for d in ex.deadlines] == [
+        ("2026-04-06", "Abstracts"), ("2026-04-07", "Posters"), ("2026-04-08", "Key dates: sign-up"),
+        ("2026-04-09", "papers"),
+    ]
