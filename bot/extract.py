@@ -282,8 +282,12 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             continue
         if (
             (_BULLET.match(s) or _SLOT.match(s)) and not only_date
-            # "...held on Sept 14th from" / "8:30am to 5pm EAT at the hotel": a wrapped line, not an agenda slot
-            and not (cur and cur_kind == "plain" and _OPEN_END.search(prev_raw[-12:]) is not None)
+            # "...held on Sept 14th from" / "8:30am to 5pm EAT at the hotel", "...on Thursday 24 June 2021," /
+            # "13:00-14:30 UTC.": a wrapped line, not an agenda slot
+            and not (
+                cur and cur_kind == "plain"
+                and (_OPEN_END.search(prev_raw[-12:]) is not None or (prev_raw.endswith(",") and not _BULLET.match(s)))
+            )
         ):
             flush()
             heading_fresh = False

@@ -706,3 +706,12 @@ def test_table_header_and_key_over_a_list():
         ("2026-04-06", "Abstracts"), ("2026-04-07", "Posters"), ("2026-04-08", "Key dates: sign-up"),
         ("2026-04-09", "papers"),
     ]
+
+
+def test_line_after_a_comma_that_starts_with_hours_goes_on():
+    # "...on Thursday 25 June 2026," / "13:00-14:30 UTC. A link will follow.": the hours belong to that sentence.
+    ex = post(
+        "The next meeting will take place on Thursday 25 June 2026,\n13:00-14:30 UTC. A link will follow.\n",
+        date="Thu, 28 May 2026 09:00:00 +0000",
+    )
+    assert [(m.start, m.what) for m in ex.meetings] == [("2026-06-25T13:00:00+00:00", "The next meeting")]
