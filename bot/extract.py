@@ -331,7 +331,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             continue
         joinable = (
             cur
-            and cur_kind in ("plain", "bullet")
+            and (cur_kind in ("plain", "bullet") or (cur_kind == "kv" and s[:1].islower()))  # a wrapped field goes on
             and not re.search(r"[.!?]$", prev_raw.rstrip(")\"”*"))
             and not (len(prev_raw) < 30 and prev_raw.endswith(","))  # "Dear all," is a line of its own
         )

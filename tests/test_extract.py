@@ -715,3 +715,13 @@ def test_line_after_a_comma_that_starts_with_hours_goes_on():
         date="Thu, 28 May 2026 09:00:00 +0000",
     )
     assert [(m.start, m.what) for m in ex.meetings] == [("2026-06-25T13:00:00+00:00", "The next meeting")]
+
+
+def test_wrapped_line_after_a_key_value_line_goes_on():
+    # "For those coming: ... Our team" / "session is on Tuesday 10 November, ...": one sentence across the break.
+    ex = post(
+        "For those coming: the fair runs from 8 to 12 November. Our team\nsession is on Tuesday 10 November, "
+        "09:00-10:00 UTC, in hall B.\n",
+        date="Mon, 02 Nov 2026 09:00:00 +0000",
+    )
+    assert [m.what for m in ex.meetings] == ["For those coming: the fair runs", "Our team session is in hall B"]
