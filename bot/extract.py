@@ -479,7 +479,7 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
     if text.count("(") != text.count(")"):  # a bracket left open or closed by the cut-out date or time
         text = _balance(text)
     if "(" in text:  # "(15:00 CET)": the time again in another zone
-        text = re.sub(r"\(\s?\d{1,2}(?:[:.h]\d\d|\s?[ap]\.?m\.?)[^()]{0,40}\)", " ", text)
+        text = re.sub(r"\(\s?\d{1,2}(?:[:.h]\d\d|\s?[ap]\.?m\.?)[^()]{0,100}\)", " ", text)
     text = re.sub(
         r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|is|are|will be|will take place|,)(?=\s*(?:[,.;:)]|$))",
         " ", text,
