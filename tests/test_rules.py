@@ -50,6 +50,8 @@ def test_shipped_rules_load_in_priority_order():
         ("Open for Public Comment: draft data policy", "Comments can be filed until 30 June.", "call_for_contributions"),
         ("[wg] Draft guidelines", "The editors are seeking written comments on the draft. Comments should be sent to "
          "the chairs by 1 July.", "call_for_contributions"),
+        ("[wg] Highlights from yesterday's editors call", "Thanks all. Attendees: Ana, Bo. It was agreed to merge.",
+         "meeting_report"),
         ("Re: thoughts", "I agree with Ana, thanks.", "other"),
         ("hello", "Nice to meet you all.", "other"),
     ],
