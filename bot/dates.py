@@ -359,13 +359,19 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
         if r.form == "date" and r.weekday is None and r.day2 is None:
             gap = _WEEKDAY_GAP.match(text, r.end)
             w = g.weekday_re.match(text, gap.end()) if gap else None
-            if w is not None and len(w["wd"]) >= 3 and (n + 1 == len(picked) or picked[n + 1].start >= w.end()):
+            # only where the weekday closes the date: "(Friday)", ", Friday." -- not "5 May, Monday's call"
+            closes = w is not None and (
+                text[w.end() : w.end() + 1] == ")" if gap and "(" in gap.group(0)
+                else _WEEKDAY_END.match(text, w.end()) is not None
+            )
+            if w is not None and closes and len(w["wd"]) >= 3 and (n + 1 == len(picked) or picked[n + 1].start >= w.end()):
                 end = w.end() + (1 if gap and "(" in gap.group(0) and text[w.end() : w.end() + 1] == ")" else 0)
                 picked[n] = replace(r, end=end, text=orig[r.start : end], weekday=_weekday(g, w["wd"]))
     return _join(text, orig, picked, g)
 
 
 _WEEKDAY_GAP = re.compile(r"\s{0,2}[,(]\s{0,2}")
+_WEEKDAY_END = re.compile(r"\s{0,2}(?:[.,;:]|$|(?:at|from|à|a las|de)\s)")
 
 
 _APPOSED = re.compile(r"[\s,(]{0,4}")

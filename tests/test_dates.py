@@ -219,3 +219,8 @@ def test_iso_datetime_with_zone_or_offset():
         assert (span.h1, span.m1) == (15, 0)
         zone = find_zone(text, G, span.end)
         assert zone is not None and zone_offset(zone[1], date(2026, 3, 12), 15, 0)[0].utcoffset(None).total_seconds() == offset
+
+
+def test_weekday_after_a_date_only_when_it_closes_it():
+    # "5 May, Monday's call" names another day's call: the date keeps no weekday (and no false conflict).
+    assert days("comments by 5 May, Monday's call will decide", date(2026, 4, 1)) == [("2026-05-05", None, False, None)]
