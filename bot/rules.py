@@ -78,6 +78,7 @@ class Rule:
     vetoes: tuple[tuple[str, re.Pattern[str]], ...]  # (where, regex): a match means the rule does not hit
     path: str = ""
     vetoes_lowered: tuple[re.Pattern[str] | None, ...] = ()  # as Cue.lowered
+    reach: tuple[float, ...] = ()  # per cue: the most that cue and the ones after it can add to the score
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,9 @@ def _rule(path: Path) -> Rule:
         vetoes=tuple(vetoes),
         path=str(path),
         vetoes_lowered=tuple(_lowered(r) for _, r in vetoes),
+        reach=tuple(
+            sum(c.weight * min(c.max_hits, len(c.phrases) + len(c.regexes)) for c in cues[i:]) for i in range(len(cues))
+        ),
     )
 
 
@@ -369,7 +373,9 @@ def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
     raw = {"subject": p.subject, "body": p.body}
     lower = {"subject": p.subject_lower, "body": p.body_lower}
     score = 0.0
-    for cue in rule.cues:
+    for cue, reach in zip(rule.cues, rule.reach, strict=True):
+        if score + reach < rule.threshold:
+            break  # the rest cannot make the rule hit: not worth looking
         hits = 0
         text = lower[cue.where]
         for first, group in cue.by_first_word:
