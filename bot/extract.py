@@ -474,19 +474,25 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
         pos = b
     parts.append(sentence[pos:])
     text = " ".join(p.strip(" ,;") for p in parts if p.strip(" ,;"))
-    text = re.sub(r"^(?:[-*•·–▪◦+]|\d{1,2}[.)]|[a-z][.)])\s+", "", text.strip())
-    text = re.sub(r"\(\s*[,;:]?\s*\)", " ", text)
+    text = _LEAD_MARK.sub("", text.strip())
+    text = _EMPTY_BRACKETS.sub(" ", text)
     if text.count("(") != text.count(")"):  # a bracket left open or closed by the cut-out date or time
         text = _balance(text)
     if "(" in text:  # "(15:00 CET)": the time again in another zone
-        text = re.sub(r"\(\s?\d{1,2}(?:[:.h]\d\d|\s?[ap]\.?m\.?)[^()]{0,100}\)", " ", text)
-    text = re.sub(
-        r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|is|are|will be|will take place|,)(?=\s*(?:[,.;:)]|$))",
-        " ", text,
-    )
-    text = re.sub(r"\s+(?=[,;.])", "", text)
+        text = _TIMES_AGAIN.sub(" ", text)
+    text = _TRAILING_WORD.sub(" ", text)
+    text = _SPACE_BEFORE_PUNCT.sub("", text)
     text = _short(text, WHAT_LEN)
     return text or fallback
+
+
+_LEAD_MARK = re.compile(r"^(?:[-*•·–▪◦+]|\d{1,2}[.)]|[a-z][.)])\s+")
+_EMPTY_BRACKETS = re.compile(r"\(\s*[,;:]?\s*\)")
+_TIMES_AGAIN = re.compile(r"\(\s?\d{1,2}(?:[:.h]\d\d|\s?[ap]\.?m\.?)[^()]{0,100}\)")
+_TRAILING_WORD = re.compile(
+    r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|is|are|will be|will take place|,)(?=\s*(?:[,.;:)]|$))"
+)
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+(?=[,;.])")
 
 
 # Where one clause of a sentence ends and the next begins ("register by 6 April, slides by 7 April").
