@@ -338,7 +338,13 @@ def _parse(raw: bytes) -> email.message.Message:
         if pos and line.startswith("From "):  # a misplaced envelope line: the parser may hand it to the body
             return email.message_from_bytes(raw)
         pos = m.end()
-    msg = email.parser.Parser().parsestr(text[: m.end()], headersonly=True)
+    head = text[: m.end()]
+    # A multipart or message/* type needs "multipart/" or "message/" in its Content-Type, which the parser lower-cases:
+    # without them there is no need to parse the headers twice.
+    low = head.lower()
+    if "multipart/" in low or "message/" in low:
+        return email.message_from_bytes(raw)
+    msg = email.parser.Parser().parsestr(head, headersonly=True)
     if msg.get_content_maintype() in ("multipart", "message"):
         return email.message_from_bytes(raw)
     msg.set_payload(text[m.end() :])
