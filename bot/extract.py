@@ -137,6 +137,7 @@ class _Unit:
     low: str = ""  # lower(text), for the word regexes
     record: bool = False  # "Key: value; Key: value" lines joined
     topic: int = 0  # index in the headings of the summary (Markdown, numbered, or a short line set apart)
+    spans: list[tuple[int, int]] | None = None  # its sentences, found once (see _unit_sentences)
 
     def __post_init__(self) -> None:
         self.low = lower(self.text)
@@ -405,6 +406,12 @@ _ABBREVIATIONS = frozenset(
 )
 
 
+def _unit_sentences(unit: _Unit) -> list[tuple[int, int]]:
+    if unit.spans is None:
+        unit.spans = _sentences(unit.text)
+    return unit.spans
+
+
 def _sentences(text: str) -> list[tuple[int, int]]:
     spans = []
     pos = 0
@@ -662,7 +669,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
                 st.slot_day = None
             continue
         st.slot_day = None
-        sentences = _sentences(unit.text)
+        sentences = _unit_sentences(unit)
         taken = len(st.meetings) + len(st.deadlines)
         for i, raw in enumerate(dates):
             lo, hi = _sentence_of(sentences, raw, len(unit.text))
@@ -746,7 +753,7 @@ def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
                 continue
             day = hits[0]
             raw = RawDate(w.start(), w.end(), unit.text[w.start() : w.end()], "date", day.year, day.month, day.day, wd)
-            sentences = _sentences(unit.text)
+            sentences = _unit_sentences(unit)
             lo, hi = _sentence_of(sentences, raw, len(unit.text))
             nxt = [d.start for d in found if d.start >= raw.end]
             prv = [d.end for d in found if d.end <= raw.start]
@@ -1079,7 +1086,7 @@ def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionIte
             bool(unit.context) and unit.text != unit.context and _BULLET.match(unit.text) is not None
             and headings.fullmatch(lower(unit.context).strip(" :-*#")) is not None
         )
-        for a, b in [(0, len(unit.text))] if listed else _sentences(unit.text):
+        for a, b in [(0, len(unit.text))] if listed else _unit_sentences(unit):
             sentence = unit.text[a:b]
             m = g.action.search(sentence)
             explicit = _ACTION_PREFIX.match(sentence)
@@ -1182,7 +1189,7 @@ def _summary(st: _State, units: list[_Unit], titles: list[str], g: Grammar) -> S
     for u in units[:MAX_UNITS]:
         if len(decisions) >= 10:
             break
-        for a, b in _sentences(u.text):
+        for a, b in _unit_sentences(u):
             s = u.text[a:b]
             if g.cues["decision_cues"].search(u.low[a:b]):
                 decisions.append(_mask(_short(s, 200), g))
