@@ -467,6 +467,9 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
         start = sentence.rfind("; ", 0, a) + 1
         end = sentence.find("; ", a)
         field_text = sentence[start : end if end >= 0 else len(sentence)]
+        after = sentence[spans[0][1] : end if end >= 0 else len(sentence)]
+        if after.lstrip().startswith(":") and after.strip(" :"):
+            return _short(after.strip(" :"), WHAT_LEN)  # "6 April: registration": the words after the date say it
         key = field_text.split(":", 1)[0].strip()
         # "Reminder: the call is on ...", "For those travelling: ...": words that head a line, not a field that
         # names the date.
@@ -494,7 +497,9 @@ def _what(sentence: str, spans: list[tuple[int, int]], unit: _Unit, fallback: st
 
 
 _LEAD_MARK = re.compile(r"^(?:[-*•·–▪◦+]|\d{1,2}[.)]|[a-z][.)])\s+")
-_EMPTY_BRACKETS = re.compile(r"\(\s*[,;:]?\s*\)")
+_EMPTY_BRACKETS = re.compile(
+    r"\((?:\s*(?:deadline|due|by|on|until|before|from|at|le|el|au|hasta|avant)(?!\w))?\s*[,;:]?\s*\)"
+)
 _TIMES_AGAIN = re.compile(r"\(\s?\d{1,2}(?:[:.h]\d\d|\s?[ap]\.?m\.?)[^()]{0,100}\)")
 _TRAILING_WORD = re.compile(
     r"\s(?:on|at|by|until|till|from|to|before|in|the|of|for|and|is|are|will be|will take place|,)(?=\s*(?:[,.;:)]|$))"

@@ -725,3 +725,17 @@ def test_wrapped_line_after_a_key_value_line_goes_on():
         date="Mon, 02 Nov 2026 09:00:00 +0000",
     )
     assert [m.what for m in ex.meetings] == ["For those coming: the fair runs", "Our team session is in hall B"]
+
+
+def test_date_first_fields_and_bracketed_dates():
+    # "6 April: registration; 7 April: slides": the words after each date say what it is; "(by 7 April)" leaves
+    # no empty brackets behind.
+    ex = post(
+        "Timeline: 6 April: registration; 7 April: slides.\n\nPlease book a room (deadline 8 April) and send "
+        "posters (by 9 April) to the chairs.\n",
+        date="Mon, 09 Mar 2026 09:00:00 +0000",
+    )
+    assert [(d.due, d.what) for d in ex.deadlines] == [
+        ("2026-04-06", "registration"), ("2026-04-07", "slides"), ("2026-04-08", "Please book a room"),
+        ("2026-04-09", "send posters to the chairs"),
+    ]
