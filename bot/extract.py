@@ -630,13 +630,13 @@ def _read(msg: Message, rules: RuleSet) -> _Read:
     return _Read(scored, units, titles, found)
 
 
-def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset(), force: str | None = None,
-             read: _Read | None = None) -> Extraction:
+def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset(), read: _Read | None = None
+             ) -> Extraction:
     g = rules.grammar
     read = read or _read(msg, rules)
     scored = read.scored
     hits = tuple(rule.name for rule, hit, _ in scored if hit)
-    kind = force or next((rule.kind for rule, hit, _ in scored if hit and rule.kind not in not_kinds), "other")
+    kind = next((rule.kind for rule, hit, _ in scored if hit and rule.kind not in not_kinds), "other")
     st = _State(msg, rules, kind, msg.date.date(), subject_clean=_SUBJECT_TAGS.sub("", msg.subject).strip())
     for rule, hit, score in scored:
         if hit:
@@ -644,11 +644,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     if not_kinds:
         st.explain.append(f"not {', '.join(sorted(not_kinds))}: an invitation that names no due date")
     first = next((r.name for r, hit, _ in scored if hit and r.kind == kind), None)
-    if force:
-        named = "a timed meeting" if kind == "meeting_invitation" else "an event or a due date"
-        st.explain.append(f"kind: {kind} (no rule hit, but the post names {named} ahead)")
-    else:
-        st.explain.append(f"kind: {kind}" + (f" (first hit: {first})" if first else " (no rule hit)"))
+    st.explain.append(f"kind: {kind}" + (f" (first hit: {first})" if first else " (no rule hit)"))
     units, titles = read.units, read.titles
     subject_low = lower(st.subject_clean)
     st.subject_meeting = bool(g.cues["meeting_cues"].search(subject_low)) and not g.cues["deadline_cues"].search(subject_low)
@@ -703,13 +699,19 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         # An invitation whose agenda mentions a call ("call for volunteers", "call for change proposals") and names
         # no due date is an invitation.
         return _analyze(msg, rules, not_kinds | {kind}, read=read)
-    if not hits and force is None:
+    if not hits:
         # No rule knew the wording, but a post that names a meeting or a due date ahead is no chatter ('other' is
         # "no dates"): an invitation, else an announcement. Replies are 'other' by their own rule and stay so.
-        if any(not m.past and len(m.start) > 10 for m in meetings):  # a call at a time: an invitation
-            return _analyze(msg, rules, force="meeting_invitation", read=read)
-        if any(not m.past for m in meetings) or any(not d.past and not d.approx for d in deadlines):
-            return _analyze(msg, rules, force="announcement", read=read)  # events on days, due dates: news
+        # Only the label changes: the items stay those read without a kind's own guesses (the careful reading).
+        ahead = [m for m in meetings if not m.past]
+        if any(len(m.start) > 10 for m in ahead):
+            kind = "meeting_invitation"  # a call at a time
+        elif ahead or any(not d.past and not d.approx for d in deadlines):
+            kind = "announcement"  # events on days, due dates: news
+        if kind != "other":
+            named = "a timed meeting" if kind == "meeting_invitation" else "an event or a due date"
+            at = next((i for i, line in enumerate(st.explain) if line.startswith("kind: ")), 0)
+            st.explain[at] = f"kind: {kind} (no rule hit, but the post names {named} ahead)"
     actions = _action_items(st, units, g)
     links = _links(msg.text, g)
     summary = _summary(st, units, titles, g) if kind == "meeting_report" else None

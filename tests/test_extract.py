@@ -739,3 +739,14 @@ def test_date_first_fields_and_bracketed_dates():
         ("2026-04-06", "registration"), ("2026-04-07", "slides"), ("2026-04-08", "Please book a room"),
         ("2026-04-09", "send posters to the chairs"),
     ]
+
+
+def test_no_rule_post_is_relabelled_not_reread():
+    # A post no rule knows but with a timed meeting ahead is labelled an invitation; its items stay the careful
+    # reading (the portal opening at a time is no meeting).
+    ex = post(
+        "The portal opens on 5 May at 9:00 UTC. The review meeting is on 6 May, 14:00-15:00 UTC.\n",
+        date="Mon, 04 May 2026 09:00:00 +0000",
+        subject="[wg] portal",
+    )
+    assert ex.kind == "meeting_invitation" and [m.start for m in ex.meetings] == ["2026-05-06T14:00:00+00:00"]
