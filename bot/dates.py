@@ -44,6 +44,14 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "Brussels time": (0, "Europe/Brussels", None), "Geneva time": (0, "Europe/Zurich", None),
     "Berlin time": (0, "Europe/Berlin", None), "New York time": (0, "America/New_York", None),
     "hora de Madrid": (0, "Europe/Madrid", None), "hora de México": (0, "America/Mexico_City", None),
+    "hora de Buenos Aires": (0, "America/Argentina/Buenos_Aires", None), "hora de Bogotá": (0, "America/Bogota", None),
+    "hora de Lima": (0, "America/Lima", None), "hora de Santiago": (0, "America/Santiago", None),
+    "hora de Montevideo": (0, "America/Montevideo", None), "hora de Brasilia": (0, "America/Sao_Paulo", None),
+    "heure de Genève": (0, "Europe/Zurich", None), "heure de Bruxelles": (0, "Europe/Brussels", None),
+    "heure de Montréal": (0, "America/Toronto", None), "heure du Québec": (0, "America/Toronto", None),
+    "Tokyo time": (0, "Asia/Tokyo", None), "Singapore time": (0, "Asia/Singapore", None),
+    "Nairobi time": (0, "Africa/Nairobi", None), "Sydney time": (0, "Australia/Sydney", None),
+    "Washington DC time": (0, "America/New_York", None), "Amsterdam time": (0, "Europe/Amsterdam", None),
 }
 _DASH = r"(?:-|–|—|‐)"
 # Capitalised words that start sentences but name nobody ("The BPF will publish", "Suggestion to invite").

@@ -224,3 +224,13 @@ def test_iso_datetime_with_zone_or_offset():
 def test_weekday_after_a_date_only_when_it_closes_it():
     # "5 May, Monday's call" names another day's call: the date keeps no weekday (and no false conflict).
     assert days("comments by 5 May, Monday's call will decide", date(2026, 4, 1)) == [("2026-05-05", None, False, None)]
+
+
+@pytest.mark.parametrize(
+    ("text", "hours"),
+    [("at 10:00 (hora de Bogotá)", -5), ("at 10:00 Tokyo time", 9), ("à 10:00 heure de Genève", 1)],
+)
+def test_city_times(text, hours):
+    # A city's time is its zone's offset on that day.
+    m = find_zone(text, G, 8)
+    assert m is not None and zone_offset(m[1], date(2026, 3, 17), 10, 0)[0].utcoffset(None).total_seconds() == hours * 3600
