@@ -695,6 +695,8 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         st.explain[MAX_EXPLAIN - 1 :] = [f"... and {len(st.explain) - MAX_EXPLAIN + 1} more lines"]
     deadlines = tuple(d for _, d in st.deadlines)
     meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10 and not _multi_day(m)))
+    if kind == "meeting_invitation":
+        meetings = _subject_disagrees(st, meetings)
     if kind == "call_for_contributions" and not deadlines and "meeting_invitation" in {r.kind for r, hit, _ in scored if hit}:
         # An invitation whose agenda mentions a call ("call for volunteers", "call for change proposals") and names
         # no due date is an invitation.
@@ -730,6 +732,22 @@ SENTENCE_REACH = 1_000  # a "sentence" is read this far on each side of its date
 def _sentence_of(sentences: list[tuple[int, int]], raw: RawDate, n: int) -> tuple[int, int]:
     lo, hi = next(((a, b) for a, b in sentences if a <= raw.start < b), (0, n))
     return max(lo, raw.start - SENTENCE_REACH), min(hi, raw.end + SENTENCE_REACH)
+
+
+def _subject_disagrees(st: _State, meetings: tuple[Meeting, ...]) -> tuple[Meeting, ...]:
+    """'Call on 12 March' over a body whose one meeting is on 13 March: two dates for one call, flagged."""
+    ahead = [m for m in meetings if not m.past]
+    if len(ahead) != 1 or ahead[0].conflict:
+        return meetings
+    said = [r for r in find_dates(st.subject_clean, st.rules.grammar)[:3] if r.form == "date" and r.day2 is None]
+    res = resolve(said[0], st.ref) if len(said) == 1 else None
+    body_day = date.fromisoformat(ahead[0].start[:10])
+    if res is None or res.first == body_day or abs((res.first - body_day).days) > 3:
+        return meetings
+    why = f"the subject says {res.first.isoformat()} but the text says {body_day.isoformat()}; taking the text's"
+    if len(st.explain) < MAX_EXPLAIN:
+        st.explain.append(f"'{_short(st.subject_clean, 40)}': CONFLICT: {why}")
+    return tuple(replace(m, conflict=why) if m is ahead[0] else m for m in meetings)
 
 
 def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:

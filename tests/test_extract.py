@@ -750,3 +750,11 @@ def test_no_rule_post_is_relabelled_not_reread():
         subject="[wg] portal",
     )
     assert ex.kind == "meeting_invitation" and [m.start for m in ex.meetings] == ["2026-05-06T14:00:00+00:00"]
+
+
+def test_subject_and_body_disagree_on_the_day():
+    # "Call on 12 March" over "the call will be on Friday 13 March": two dates for one call, flagged.
+    ex = post("Dear all, the editors call will be on Friday 13 March at 14:00 UTC.\n",
+              date="Mon, 09 Mar 2026 09:00:00 +0000", subject="Agenda: editors call on 12 March")
+    (m,) = ex.meetings
+    assert m.start == "2026-03-13T14:00:00+00:00" and m.conflict and "subject" in m.conflict
