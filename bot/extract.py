@@ -737,9 +737,13 @@ def _sentence_of(sentences: list[tuple[int, int]], raw: RawDate, n: int) -> tupl
 def _subject_disagrees(st: _State, meetings: tuple[Meeting, ...]) -> tuple[Meeting, ...]:
     """'Call on 12 March' over a body whose one meeting is on 13 March: two dates for one call, flagged."""
     ahead = [m for m in meetings if not m.past]
-    if len(ahead) != 1 or ahead[0].conflict:
-        return meetings
-    said = [r for r in find_dates(st.subject_clean, st.rules.grammar)[:3] if r.form == "date" and r.day2 is None]
+    g = st.rules.grammar
+    subject_low = lower(st.subject_clean)
+    if len(ahead) != 1 or ahead[0].conflict or g.cues["postpone_cues"].search(subject_low) or g.cues[
+        "extension_cues"
+    ].search(subject_low):
+        return meetings  # "Call on 12 March moved to Friday": the subject itself says the day changed
+    said = [r for r in find_dates(st.subject_clean, g)[:3] if r.form == "date" and r.day2 is None]
     res = resolve(said[0], st.ref) if len(said) == 1 else None
     body_day = date.fromisoformat(ahead[0].start[:10])
     if res is None or res.first == body_day or abs((res.first - body_day).days) > 3:
