@@ -118,6 +118,11 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“#¿¡(])|(?<=[.!?][)\"”])\s+
 _CLAUSE = re.compile(r";|\s(?:but|however|instead|pero|mais)\s", re.IGNORECASE)
 _SUBJECT_TAGS = re.compile(r"^(?:\s*(?:\[[^\]]{0,60}\]|(?:re|fwd?|aw|tr|sv)\s*:))+\s*", re.IGNORECASE)
 _SLOT = re.compile(r"^(?:[-*•·–]\s+)?\(?\d{1,2}(?:[:h.]\d\d)?\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}")
+# "Session A: 13:00-14:30 UTC - topic", "Panel 2 - 09:00-10:00": a slot named before its hours (clock times only)
+_NAMED_SLOT = re.compile(
+    r"^(?:[-*•·–]\s+)?[A-Z][\w'’-]{0,15}(?:\s[\w'’-]{1,6}){0,2}\s?(?::|[-–—])\s{1,3}"
+    r"(?=\(?\d{1,2}[:h.]\d\d\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}[:h.]\d\d)"
+)
 _ALL_TIMES = re.compile(r"(?i:all times (?:are |shown |given )?(?:in )?|times (?:are )?in )\(?([A-Z][A-Za-z]{1,3}(?:[+-]\d{1,2})?)\b")
 _YEAR = re.compile(r"(?<![\d/.:-])((?:19|20)\d\d)(?![\d/:-])")
 _DATE_FIELD = re.compile(r"(?:^|;\s)(?:date|when|fecha|cuándo|quand)\s?:\s*$")
@@ -202,6 +207,8 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
     sec = 0
     prev_raw = ""
     table_head = ""
+    last_indent = -1  # the indentation of the line above, when it was not blank
+    hung = False
 
     def flush() -> None:
         nonlocal cur, cur_kind, cur_urls
@@ -225,6 +232,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             break
         if skip[i]:
             flush()
+            last_indent = -1
             continue
         s, urls = _clean(raw[:MAX_LINE])
         if not s:
@@ -233,6 +241,21 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
                 continue
             flush()
             prev_raw = ""
+            last_indent = -1
+            continue
+        # "  Session A: 13:00-14:30 UTC - cooperation between" / "             CSIRTs and law enforcement": a line
+        # indented deeper than the item above it (or as deep as a line that already hung from it) goes on with it.
+        indent = len(raw) - len(raw.lstrip(" \t"))
+        hung = bool(
+            cur and cur_kind in ("bullet", "kv") and last_indent >= 0
+            and (indent > last_indent + 1 or (hung and indent == last_indent))
+            and not (_BULLET.match(s) or _SLOT.match(s) or _NAMED_SLOT.match(s))
+        )
+        last_indent = indent
+        if hung:
+            cur.append(s)
+            cur_urls.extend(urls)
+            prev_raw = s
             continue
         strong = bool(_HEADING.match(s))
         soft = (
@@ -282,7 +305,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             prev_raw = s
             continue
         if (
-            (_BULLET.match(s) or _SLOT.match(s)) and not only_date
+            (_BULLET.match(s) or _SLOT.match(s) or _NAMED_SLOT.match(s)) and not only_date
             # "...held on Sept 14th from" / "8:30am to 5pm EAT at the hotel", "...on Thursday 24 June 2021," /
             # "13:00-14:30 UTC.": a wrapped line, not an agenda slot
             and not (
@@ -591,6 +614,7 @@ class _State:
     default_zone: re.Match[str] | None = None  # from "All times are UTC"
     subject_meeting: bool = False  # the subject names a meeting and no deadline ("Coordination call next week?")
     plain_days: set[tuple[int, int]] = field(default_factory=set)  # (month, day) written without a weekday
+    slot_units: set[int] = field(default_factory=set)  # id() of the units read as agenda slots of a dated day
 
 
 def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Extraction:
@@ -664,7 +688,8 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
             st.explain.append(f"more than {MAX_DATES_TOTAL} dates: the rest of the post is not read")
             break
         if not dates:
-            if st.slot_day is not None and _SLOT.match(unit.text):
+            if st.slot_day is not None and (_SLOT.match(unit.text) or _NAMED_SLOT.match(unit.text)):
+                st.slot_units.add(id(unit))
                 _slot(st, unit, st.slot_day)
             elif not unit.title:
                 st.slot_day = None
@@ -765,6 +790,8 @@ def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
     if not ranges:
         return
     for unit in units[:MAX_DATES_TOTAL]:
+        if id(unit) in st.slot_units:
+            continue  # a slot's day is its heading's ("Thursday 12:00 in Wellington" is that day elsewhere)
         found = None
         for w in g.weekday_re.finditer(unit.low):
             if len(w["wd"]) < 5:  # "Sun", "Wed": too often something else
@@ -996,8 +1023,10 @@ _BREAK = re.compile(r"(?i)(?:coffee |tea |health |comfort |lunch |short )?(?:bre
 def _slot(st: _State, unit: _Unit, day: date) -> None:
     """An agenda line '09:00-09:30 UTC Welcome' under a dated meeting: one meeting for that slot."""
     g = st.rules.grammar
-    times = find_times(unit.text, g, 0, min(len(unit.text), 40))
-    if not times or times[0].start > 3:
+    named = _NAMED_SLOT.match(unit.text)
+    at = named.end() if named else 0
+    times = find_times(unit.text, g, at, min(len(unit.text), at + 40))
+    if not times or times[0].start > at + 3:
         return
     span = times[0]
     h2, m2 = span.h2, span.m2
@@ -1006,7 +1035,14 @@ def _slot(st: _State, unit: _Unit, day: date) -> None:
         return
     zone = found[1] if found is not None else st.default_zone
     assert zone is not None
-    what = _short(unit.text[span.end + (found[1].end() if found is not None else 0) :], WHAT_LEN) or st.subject_clean
+    rest = unit.text[span.end + (found[1].end() if found is not None else 0) :]
+    if "(" in rest[:3]:  # "(09:00 EDT / 15:00 CEST)": the hours again in other zones
+        rest = _TIMES_AGAIN.sub(" ", rest, count=1)
+    what = _short(rest, WHAT_LEN)
+    if named:  # "Session A: cooperation between CSIRTs and law enforcement"
+        name = _short(_LEAD_MARK.sub("", unit.text[: named.end()]), 40)
+        what = f"{name}: {what}" if what else name
+    what = what or st.subject_clean
     if _BREAK.match(what):
         st.explain.append(f"'{_short(unit.text, 40)}': not taken: a break in the agenda")
         return

@@ -758,3 +758,26 @@ def test_subject_and_body_disagree_on_the_day():
               date="Mon, 09 Mar 2026 09:00:00 +0000", subject="Agenda: editors call on 12 March")
     (m,) = ex.meetings
     assert m.start == "2026-03-13T14:00:00+00:00" and m.conflict and "subject" in m.conflict
+
+
+def test_named_slots_with_hanging_lines_under_day_headings():
+    # "Track 1: 10:00-11:30 UTC - ..." under "Day 1 - Monday 8 June": one meeting per named slot, a line indented
+    # under a slot goes on with it, and a weekday that gives a slot's local day elsewhere is no day of a later event.
+    ex = post(
+        "We run the review in two rounds:\n\n"
+        "Day 1 - Monday 8 June\n"
+        "  Track 1: 10:00-11:30 UTC (12:00 CEST) - threat sharing between\n"
+        "           Registries and hosting firms\n"
+        "  Track 2: 22:30-23:45 UTC (Tuesday 08:30 in Sydney) - outreach to\n"
+        "           Pacific operators\n\n"
+        "The plenary of the alliance is in Oslo, 7-10 September.\n",
+        date="Mon, 01 Jun 2026 10:00:00 +0000",
+        subject="Review rounds: timetable",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        ("2026-06-08T10:00:00+00:00", "2026-06-08T11:30:00+00:00"),
+        ("2026-06-08T22:30:00+00:00", "2026-06-08T23:45:00+00:00"),
+        ("2026-09-07", "2026-09-10"),
+    ]
+    assert ex.meetings[0].what == "Track 1: threat sharing between Registries and hosting firms"
+    assert ex.kind == "meeting_invitation"
