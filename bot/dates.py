@@ -642,7 +642,20 @@ def find_zone(text: str, g: Grammar, pos: int, limit: int = 45) -> tuple[str, re
         return None
     if m["name"] == "Z" and m.start() != 0:
         return None
+    if m["name"]:
+        # "CST, UTC-6", "EST (GMT-5)": the offset written next to a name is what the author means (Mexico City kept
+        # "CST" when it dropped summer time; a name's season is only a guess), so it wins over the name.
+        wide = text[pos : pos + m.end() + 16]  # offsets stay relative to pos, as the callers expect
+        spelled = _SPELLED_OFFSET.match(wide, m.end())
+        if spelled:
+            off = g.zone_re.match(wide, spelled.start("z"), spelled.end("z"))
+            if off is not None and off["sign"]:
+                return wide[m.start() : off.end()], off
     return window[m.start() : m.end()], m
+
+
+# Right after a zone name: the same zone as an offset ("CST, UTC-6", "PST (UTC-8)", "CET / GMT+1").
+_SPELLED_OFFSET = re.compile(r"\s{0,2}[,/(]?\s{0,2}(?P<z>(?:UTC|GMT)\s?[+\-−–]\s?\d{1,2}(?::?[0-5]\d)?)(?![\d:])")
 
 
 def zone_offset(m: re.Match[str], day: date, h: int, mi: int) -> tuple[timezone, str | None]:

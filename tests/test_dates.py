@@ -140,6 +140,10 @@ def test_bare_numbers_are_not_times():
         (" ET", date(2024, 1, 10), "-05:00", False),
         (" EST", date(2024, 7, 10), "-04:00", True),  # EST in July: New York is on EDT
         (" CET", date(2024, 7, 10), "+02:00", True),
+        # a name with its offset written next to it: the offset is meant (Mexico City kept "CST" all year)
+        (" Guadalajara time (CST, UTC-6)", date(2024, 8, 6), "-06:00", False),
+        (" PST (GMT-8)", date(2024, 11, 6), "-08:00", False),
+        (" CET / UTC+01:00", date(2024, 7, 10), "+01:00", False),
     ],
 )
 def test_zones(text, day, offset, conflict):

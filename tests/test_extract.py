@@ -781,3 +781,14 @@ def test_named_slots_with_hanging_lines_under_day_headings():
     ]
     assert ex.meetings[0].what == "Track 1: threat sharing between Registries and hosting firms"
     assert ex.kind == "meeting_invitation"
+
+
+def test_zone_name_with_its_offset_written_next_to_it():
+    # "10:30 (CST, UTC-6)" in August: the written offset is the time meant, no season conflict; the slot's end and
+    # the other cities' times do not change it.
+    ex = post(
+        "The regional roundtable meets online on Tuesday 11 August at 10:30 Monterrey time (CST, UTC-6) / 12:30 in "
+        "Santiago.\n",
+        date="Mon, 03 Aug 2026 10:00:00 +0000",
+    )
+    assert [(m.start, m.conflict) for m in ex.meetings] == [("2026-08-11T10:30:00-06:00", None)]
