@@ -156,20 +156,21 @@ class _Sections:
 def _clean(line: str) -> tuple[str, list[str]]:
     """A line without URLs, markup and emphasis (URLs returned apart), whitespace folded."""
     urls: list[str] = []
-
-    def keep_label(m: re.Match[str]) -> str:
-        if m.group(2).startswith(("http://", "https://")):
-            urls.append(m.group(2))
-        return m.group(1)
-
+    # The substitutions are set up only for a line that needs them: most lines are plain prose.
     if "](" in line:
+
+        def keep_label(m: re.Match[str]) -> str:
+            if m.group(2).startswith(("http://", "https://")):
+                urls.append(m.group(2))
+            return m.group(1)
+
         line = _MD_LINK.sub(keep_label, line)
-
-    def drop_url(m: re.Match[str]) -> str:
-        urls.append(m.group(0).rstrip(".,;:"))
-        return " "
-
     if "http" in line or "www." in line:
+
+        def drop_url(m: re.Match[str]) -> str:
+            urls.append(m.group(0).rstrip(".,;:"))
+            return " "
+
         line = _URL.sub(drop_url, line)
     if "<" in line:
         line = _TAG.sub(" ", line)
@@ -234,7 +235,11 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             flush()
             last_indent = -1
             continue
-        s, urls = _clean(raw[:MAX_LINE])
+        line = raw[:MAX_LINE]
+        if "](" in line or "http" in line or "www." in line or "<" in line or "*" in line or "_" in line or "`" in line:
+            s, urls = _clean(line)
+        else:  # most lines are plain prose: nothing for _clean to take out
+            s, urls = " ".join(line.split()), []
         if not s:
             if raw.strip():  # a line that was only a URL
                 cur_urls.extend(urls)
@@ -285,7 +290,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             units.append(_Unit(s.lstrip("#").strip(), sec, "", None, True, tuple(urls), topic=len(titles) - 1))
             prev_raw = s
             continue
-        only_date = _only_date(s, g)
+        only_date = len(s) <= 40 and _only_date(s, g)
         if only_date and s.endswith(":"):
             flush()
             date_heading = s
@@ -356,7 +361,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
         joinable = (
             cur
             and (cur_kind in ("plain", "bullet") or (cur_kind == "kv" and s[:1].islower()))  # a wrapped field goes on
-            and not re.search(r"[.!?]$", prev_raw.rstrip(")\"”*"))
+            and not prev_raw.rstrip(")\"”*").endswith((".", "!", "?"))
             and not (len(prev_raw) < 30 and prev_raw.endswith(","))  # "Dear all," is a line of its own
         )
         if not joinable:
