@@ -733,15 +733,27 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         return _analyze(msg, rules, not_kinds | {kind}, read=read)
     if not hits:
         # No rule knew the wording, but a post that names a meeting or a due date ahead is no chatter ('other' is
-        # "no dates"): an invitation, else an announcement. Replies are 'other' by their own rule and stay so.
-        # Only the label changes: the items stay those read without a kind's own guesses (the careful reading).
+        # "no dates"): what it names decides. A due date for comments, proposals, nominations... (in the subject, or
+        # asked for in its sentence) makes a call, unless the post is about a call at a time and its subject asks for nothing;
+        # a call at a time makes an invitation; events on days and other due dates are news. Replies are 'other' by
+        # their own rule and stay so. Only the label changes: the items stay those read without a kind's own guesses
+        # (the careful reading).
         ahead = [m for m in meetings if not m.past]
-        if any(len(m.start) > 10 for m in ahead):
+        due = [d for d in deadlines if not d.past and not d.approx]
+        asks = g.cues["contribution_cues"]
+        subject_asks = asks.search(subject_low) is not None
+        asking = g.cues["request_cues"]
+        wanted = [d for d in due if subject_asks or (asks.search(low := lower(d.text)) and asking.search(low))]
+        timed = any(len(m.start) > 10 for m in ahead)
+        if wanted and (subject_asks or not timed):
+            kind = "call_for_contributions"  # a due date for what the list is asked to send
+        elif timed:
             kind = "meeting_invitation"  # a call at a time
-        elif ahead or any(not d.past and not d.approx for d in deadlines):
+        elif ahead or due:
             kind = "announcement"  # events on days, due dates: news
         if kind != "other":
-            named = "a timed meeting" if kind == "meeting_invitation" else "an event or a due date"
+            named = {"meeting_invitation": "a timed meeting", "call_for_contributions": "a due date for contributions"}.get(
+                kind, "an event or a due date")
             at = next((i for i, line in enumerate(st.explain) if line.startswith("kind: ")), 0)
             st.explain[at] = f"kind: {kind} (no rule hit, but the post names {named} ahead)"
     actions = _action_items(st, units, g)

@@ -792,3 +792,22 @@ def test_zone_name_with_its_offset_written_next_to_it():
         date="Mon, 03 Aug 2026 10:00:00 +0000",
     )
     assert [(m.start, m.conflict) for m in ex.meetings] == [("2026-08-11T10:30:00-06:00", None)]
+
+
+def test_unknown_wording_is_classified_by_what_was_read():
+    # No rule knows these wordings: the items decide. A due date for feedback with a call at a time, under a subject
+    # that asks for it, is a call for contributions; the same dates under a subject about the session are an
+    # invitation; a due date for registering to an event is news.
+    body = (
+        "The charter text is in the group folder. Kindly let us have your feedback on it no later than Thursday "
+        "9 April. We go through the open points on the call on 14 April at 16:00 UTC.\n"
+    )
+    ex = post(body, date="Mon, 06 Apr 2026 09:00:00 +0000", subject="Charter text: your feedback by Thursday")
+    assert ex.rules == () and ex.kind == "call_for_contributions"
+    ex = post(body, date="Mon, 06 Apr 2026 09:00:00 +0000", subject="Charter text: open points for the 14 April session")
+    assert ex.rules == () and ex.kind == "meeting_invitation"
+    ex = post(
+        "The regional forum takes place in Accra on 20 May. Places are limited: register no later than 30 April.\n",
+        date="Mon, 06 Apr 2026 09:00:00 +0000", subject="Regional forum in Accra",
+    )
+    assert ex.rules == () and ex.kind == "announcement"
