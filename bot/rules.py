@@ -65,7 +65,8 @@ class Cue:
     phrases: tuple[str, ...] = ()  # lower-case, single-spaced; each counts once when found on word boundaries
     lowered: tuple[re.Pattern[str] | None, ...] = ()  # per regex: its form for the lower-cased text, if it has one
     hints: tuple[tuple[str, ...], ...] = ()  # per lowered regex: words one of which its match must start with
-    by_first_word: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the phrases grouped by their first word
+    # the phrases grouped by their first word, with the letters and digits that word starts with ("" if none)
+    by_first_word: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,27 @@ def _cue(path: Path, where: str, name: str, table: dict[str, Any]) -> Cue:
     for phrase in phrases:
         groups.setdefault(phrase.split(" ", 1)[0], []).append(phrase)
     return Cue(where, weight, max_hits, tuple(regexes), phrases, lowered, tuple(_hints(low) for low in lowered),
-               tuple((first, tuple(group)) for first, group in groups.items()))
+               tuple((first, _lead(first), tuple(group)) for first, group in groups.items()))
+
+
+_ALNUM_RUN = re.compile(r"[^\W_]+")  # letters and digits: exactly the characters str.isalnum() accepts
+# ASCII characters other than letters and digits, as spaces: the words of a text in one C pass.
+_NOT_ALNUM = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+
+
+def _lead(word: str) -> str:
+    """The letters and digits `word` starts with ('agenda:' -> 'agenda'), or ''."""
+    m = _ALNUM_RUN.match(word)
+    return m.group(0) if m else ""
+
+
+def _words(text: str) -> frozenset[str]:
+    """Every run of letters and digits in `text` (and a few longer strings, harmless here)."""
+    words = set(text.translate(_NOT_ALNUM).split())
+    if not text.isascii():  # "“call": a non-ASCII mark left on a word
+        for w in [w for w in words if not w.isalnum()]:
+            words.update(_ALNUM_RUN.findall(w))
+    return frozenset(words)
 
 
 def _rule(path: Path) -> Rule:
@@ -360,12 +381,15 @@ class Places:
     body: str
     subject_lower: str
     body_lower: str
+    subject_words: frozenset[str]  # _words(subject_lower)
+    body_words: frozenset[str]
 
 
 def places(msg: Message) -> Places:
     body = msg.text[:BODY_CHARS]
     subject = msg.subject[:1_000]
-    return Places(subject, body, " ".join(subject.lower().split()), " ".join(body.lower().split()))
+    subject_lower, body_lower = " ".join(subject.lower().split()), " ".join(body.lower().split())
+    return Places(subject, body, subject_lower, body_lower, _words(subject_lower), _words(body_lower))
 
 
 def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
@@ -373,16 +397,19 @@ def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
     p = msg if isinstance(msg, Places) else places(msg)
     raw = {"subject": p.subject, "body": p.body}
     lower = {"subject": p.subject_lower, "body": p.body_lower}
+    words = {"subject": p.subject_words, "body": p.body_words}
     score = 0.0
     for cue, reach in zip(rule.cues, rule.reach, strict=True):
         if score + reach < rule.threshold:
             break  # the rest cannot make the rule hit: not worth looking
         hits = 0
-        text = lower[cue.where]
-        for first, group in cue.by_first_word:
+        text, in_text = lower[cue.where], words[cue.where]
+        for first, lead, group in cue.by_first_word:
             if hits >= cue.max_hits:
                 break
-            if first not in text:  # one look for all the phrases that start with this word
+            # One look for all the phrases that start with this word: a phrase found on word boundaries starts with
+            # a whole run of letters and digits of the text, and a set lookup costs less than a pass over the text.
+            if (lead not in in_text) if lead else (first not in text):
                 continue
             for phrase in group:
                 hits += 1 if _has_phrase(text, phrase) else 0
