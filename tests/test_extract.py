@@ -811,3 +811,14 @@ def test_unknown_wording_is_classified_by_what_was_read():
         date="Mon, 06 Apr 2026 09:00:00 +0000", subject="Regional forum in Accra",
     )
     assert ex.rules == () and ex.kind == "announcement"
+
+
+def test_reply_that_corrects_a_meeting_time():
+    # A reply whose new text corrects the time of a call is no chatter: the call at its corrected time, an invitation.
+    ex = post(
+        "Small correction: our editors' call on Thursday 14 May begins at 15:30 UTC, not 14:30 UTC as I wrote earlier.\n",
+        date="Mon, 11 May 2026 09:00:00 +0000",
+        subject="Re: [wg] Editors' call on Thursday 14 May",
+    )
+    assert "reply" not in ex.rules and ex.kind == "meeting_invitation"
+    assert [m.start for m in ex.meetings] == ["2026-05-14T15:30:00+00:00"]

@@ -52,6 +52,14 @@ def test_shipped_rules_load_in_priority_order():
          "the chairs by 1 July.", "call_for_contributions"),
         ("[wg] Highlights from yesterday's editors call", "Thanks all. Attendees: Ana, Bo. It was agreed to merge.",
          "meeting_report"),
+        # a subject about a meeting that also names what is asked for; "are also welcome"
+        ("Steering group: nominations and first online meeting", "Members are invited to nominate candidates by "
+         "20 May. Self-nominations are also welcome. The first online meeting is planned for 27 May at 14:00 UTC.",
+         "call_for_contributions"),
+        # "Convocatoria" convenes a meeting here, it calls for nothing
+        ("Convocatoria: reunión extraordinaria del comité - 12 de mayo", "Les convocamos a la reunión del martes 12 "
+         "de mayo a las 17:00 UTC. Orden del día: 1. Presupuesto. Les pedimos enviar sus propuestas de puntos y sus "
+         "contribuciones antes del 8 de mayo; deben ser enviadas a la secretaría.", "meeting_invitation"),
         ("Re: thoughts", "I agree with Ana, thanks.", "other"),
         ("hello", "Nice to meet you all.", "other"),
     ],
