@@ -822,3 +822,13 @@ def test_reply_that_corrects_a_meeting_time():
     )
     assert "reply" not in ex.rules and ex.kind == "meeting_invitation"
     assert [m.start for m in ex.meetings] == ["2026-05-14T15:30:00+00:00"]
+
+
+def test_plural_registrations_that_close_on_a_weekday_and_date():
+    # "Registrations close Thursday, June 4th": 'close' right before the date makes it due, as 'closes' does.
+    ex = post(
+        "The mentoring camp takes place in Kigali from 15 to 19 June. Registrations close Thursday, June 4th.\n",
+        date="Mon, 18 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-06-04"]
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-15", "2026-06-19")]
