@@ -832,3 +832,28 @@ def test_plural_registrations_that_close_on_a_weekday_and_date():
     )
     assert [d.due for d in ex.deadlines] == ["2026-06-04"]
     assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-15", "2026-06-19")]
+
+
+def test_todays_call_that_people_joined_is_history_and_views_are_asked_for():
+    # "Thank you for joining today's call": the call took place, only the next one is ahead.
+    ex = post(
+        "Thank you for joining today's call, and for the lively debate on the scope.\n\n"
+        "Our next call is on Wednesday 20 May at 13:00 UTC.\n",
+        date="Wed, 06 May 2026 17:00:00 +0000",
+        subject="[wg] After today's call",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-05-20T13:00:00+00:00"]
+    # "Please share your views ... before 15 May", "grateful if you could fill in the questionnaire by ...": due
+    # dates for input, and the posts are calls for contributions although no rule knows their wording.
+    ex = post(
+        "The revised scope note is on the wiki. Please share your views with the editors before 15 May.\n",
+        date="Wed, 06 May 2026 17:00:00 +0000",
+        subject="[wg] Revised scope note",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-05-15"] and ex.kind == "call_for_contributions"
+    ex = post(
+        "We would be grateful if you could fill in the questionnaire on peering policies by Monday 18 May.\n",
+        date="Wed, 06 May 2026 17:00:00 +0000",
+        subject="[wg] Peering policies",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-05-18"] and ex.kind == "call_for_contributions"
