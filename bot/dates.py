@@ -52,6 +52,15 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "Tokyo time": (0, "Asia/Tokyo", None), "Singapore time": (0, "Asia/Singapore", None),
     "Nairobi time": (0, "Africa/Nairobi", None), "Sydney time": (0, "Australia/Sydney", None),
     "Washington DC time": (0, "America/New_York", None), "Amsterdam time": (0, "Europe/Amsterdam", None),
+    # the city lists of Outlook's zone labels ("(UTC+01:00) Brussels, Copenhagen, Madrid, Paris")
+    "Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna": (0, "Europe/Berlin", None),
+    "Brussels, Copenhagen, Madrid, Paris": (0, "Europe/Paris", None),
+    "Belgrade, Bratislava, Budapest, Ljubljana, Prague": (0, "Europe/Budapest", None),
+    "Sarajevo, Skopje, Warsaw, Zagreb": (0, "Europe/Warsaw", None),
+    "Dublin, Edinburgh, Lisbon, London": (0, "Europe/London", None),
+    "Athens, Bucharest": (0, "Europe/Bucharest", None),
+    "Helsinki, Kyiv, Riga, Sofia, Tallinn, Vilnius": (0, "Europe/Helsinki", None),
+    "Canberra, Melbourne, Sydney": (0, "Australia/Sydney", None), "Auckland, Wellington": (0, "Pacific/Auckland", None),
 }
 _DASH = r"(?:-|–|—|‐)"
 # Capitalised words that start sentences but name nobody ("The BPF will publish", "Suggestion to invite").
@@ -651,7 +660,29 @@ def find_zone(text: str, g: Grammar, pos: int, limit: int = 45) -> tuple[str, re
             off = g.zone_re.match(wide, spelled.start("z"), spelled.end("z"))
             if off is not None and off["sign"]:
                 return wide[m.start() : off.end()], off
+    elif m["sign"] and (label := _LABELLED_OFFSET.match(window, m.end())):
+        # "(UTC+01:00) Brussels, Copenhagen, Madrid, Paris" (Outlook): the label shows the zone's standard offset all
+        # year, so in summer the named place's own time is the one meant.
+        wide = text[pos : pos + label.end() + 60]  # offsets stay relative to pos, as the callers expect
+        place = g.zone_re.match(wide, label.end())
+        if place is not None and place["name"] and _is_standard(m, place["name"]):
+            return wide[m.start() : place.end()], place
     return window[m.start() : m.end()], m
+
+
+_LABELLED_OFFSET = re.compile(r"\)\s{0,2}")
+
+
+def _is_standard(offset: re.Match[str], name: str) -> bool:
+    """The written offset is the named place's winter (standard) offset."""
+    iana = ZONES[name][1]
+    if iana is None:
+        return False
+    sign = -1 if offset["sign"] in "-−–" else 1
+    written = timedelta(minutes=sign * (int(offset["oh"]) * 60 + int(offset["om"] or 0)))
+    zone = ZoneInfo(iana)
+    return written == min(datetime(2025, 1, 15, tzinfo=zone).utcoffset() or timedelta(0),
+                          datetime(2025, 7, 15, tzinfo=zone).utcoffset() or timedelta(0))
 
 
 # Right after a zone name: the same zone as an offset ("CST, UTC-6", "PST (UTC-8)", "CET / GMT+1").

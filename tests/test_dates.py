@@ -144,6 +144,11 @@ def test_bare_numbers_are_not_times():
         (" Guadalajara time (CST, UTC-6)", date(2024, 8, 6), "-06:00", False),
         (" PST (GMT-8)", date(2024, 11, 6), "-08:00", False),
         (" CET / UTC+01:00", date(2024, 7, 10), "+01:00", False),
+        # Outlook's zone labels show the standard offset all year: the place's own time is meant
+        (" (UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna", date(2026, 6, 10), "+02:00", False),
+        (" (UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna", date(2026, 1, 10), "+01:00", False),
+        (" (UTC-05:00) Eastern Time (US & Canada)", date(2026, 7, 1), "-04:00", False),
+        (" (UTC+03:00) Eastern Time (US & Canada)", date(2026, 7, 1), "+03:00", False),  # not its offset: as written
     ],
 )
 def test_zones(text, day, offset, conflict):

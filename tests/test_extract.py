@@ -857,3 +857,14 @@ def test_todays_call_that_people_joined_is_history_and_views_are_asked_for():
         subject="[wg] Peering policies",
     )
     assert [d.due for d in ex.deadlines] == ["2026-05-18"] and ex.kind == "call_for_contributions"
+
+
+def test_outlook_when_line_in_summer():
+    # Outlook's "When:" line labels the zone with its winter offset; in June the Paris time is UTC+2.
+    ex = post(
+        "When: Thursday, June 11, 2026 4:30 PM-5:15 PM (UTC+01:00) Brussels, Copenhagen, Madrid, Paris.\n"
+        "Where: the group's usual bridge\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000",
+        subject="Editors' sync",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-11T16:30:00+02:00", "2026-06-11T17:15:00+02:00")]
