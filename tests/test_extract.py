@@ -868,3 +868,13 @@ def test_outlook_when_line_in_summer():
         subject="Editors' sync",
     )
     assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-11T16:30:00+02:00", "2026-06-11T17:15:00+02:00")]
+
+
+def test_spanish_comments_asked_before_a_date():
+    # "Por favor envíen sus comentarios ... antes del 11 de mayo": 'antes del' with a request for comments is due.
+    ex = post(
+        "Hola a todos:\n\nPor favor envíen sus comentarios sobre el texto de principios antes del 11 de mayo.\n",
+        date="Tue, 05 May 2026 18:00:00 +0000",
+        subject="[grupo] Texto de principios",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-05-11"]
