@@ -290,8 +290,10 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             units.append(_Unit(s.lstrip("#").strip(), sec, "", None, True, tuple(urls), topic=len(titles) - 1))
             prev_raw = s
             continue
-        only_date = len(s) <= 40 and _only_date(s, g)
-        if only_date and s.endswith(":"):
+        # "25 September:" over its items. Only a line ending in ':' and an item line (below) are read for a date that
+        # stands alone: most lines are neither, and the test reads the line for dates.
+        is_date_heading = len(s) <= 40 and s.endswith(":") and _only_date(s, g)
+        if is_date_heading:
             flush()
             date_heading = s
             heading_fresh = True
@@ -310,7 +312,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             prev_raw = s
             continue
         if (
-            (_BULLET.match(s) or _SLOT.match(s) or _NAMED_SLOT.match(s)) and not only_date
+            (_BULLET.match(s) or _SLOT.match(s) or _NAMED_SLOT.match(s)) and not (len(s) <= 40 and _only_date(s, g))
             # "...held on Sept 14th from" / "8:30am to 5pm EAT at the hotel", "...on Thursday 24 June 2021," /
             # "13:00-14:30 UTC.": a wrapped line, not an agenda slot
             and not (
@@ -332,7 +334,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             and not (cur and cur_kind == "plain" and _OPEN_END.search(prev_raw[-12:]) is not None)
         ):
             flush()
-            if not only_date:
+            if not is_date_heading:
                 context = s
                 date_heading = ""
             # "Register here by April 6:" has its own date: a whole item, not the label of the line below it.
