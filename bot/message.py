@@ -155,8 +155,16 @@ class _HTMLText(HTMLParser):
         self.parts: list[str] = []
         self.skip = 0
         self.href: list[str | None] = []
+        self.cells = 0  # cells opened in the current table row
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("td", "th"):
+            # "<td>Deadline</td><td>20 May</td>": cells kept apart ("Deadline | 20 May"), never run together
+            if self.cells:
+                self.parts.append(" | ")
+            self.cells += 1
+        elif tag == "tr":
+            self.cells = 0
         if tag in self.SKIP:
             self.skip += 1
         elif tag in self.BLOCK:
@@ -213,7 +221,7 @@ def _part_text(part: email.message.Message) -> str:
 
 
 def _body(msg: email.message.Message) -> tuple[str, bool]:
-    """The text of the first text/plain part, else the first text/html part as text."""
+    """The text of the first text/plain part (unless it is blank), else the first text/html part as text."""
     plain = html_part = None
     for part in msg.walk():
         if part.is_multipart():
@@ -226,10 +234,13 @@ def _body(msg: email.message.Message) -> tuple[str, bool]:
             plain = part
         elif ctype == "text/html" and html_part is None:
             html_part = part
-        if plain is not None:
+        if plain is not None and html_part is not None:
             break
     if plain is not None:
-        return _part_text(plain), False
+        text = _part_text(plain)
+        if text.strip() or html_part is None:
+            return text, False
+        # an empty text/plain alternative (some clients send one): the HTML part says what the mail says
     if html_part is not None:
         return html_to_text(_part_text(html_part)), True
     if not msg.is_multipart() and msg.get_content_maintype() == "text":

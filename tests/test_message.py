@@ -84,6 +84,19 @@ def test_html_only_mail():
     assert html_to_text("<p>a &amp; b</p>") == "a & b"
 
 
+def test_blank_plain_alternative_and_table_cells():
+    # A blank text/plain alternative gives way to the HTML part; table cells are kept apart, not run together.
+    html = "<table><tr><th>Step</th><th>Due</th></tr><tr><td>Abstracts</td><td>14 April 2026</td></tr></table>"
+    raw = mail(
+        'From: a@example.org\nSubject: s\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary="zz"',
+        "--zz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n \r\n"
+        f"--zz\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--zz--\r\n",
+    )
+    m = read_message(raw, received=RECEIVED)
+    assert m.html and "Step | Due" in m.text and "Abstracts | 14 April 2026" in m.text
+    assert [d.due for d in extract.analyze(m, load_rules()).deadlines] == ["2026-04-14"]
+
+
 def test_body_cap_truncates_and_flags():
     # A body over the cap is cut to it and flagged.
     raw = mail("From: a@example.org\nSubject: s", "x" * 5000)
