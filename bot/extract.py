@@ -764,6 +764,8 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     return Extraction(kind, hits, deadlines, meetings, actions, links, summary, tuple(st.explain))
 
 
+# "...; Deadline for agenda items: " right before a date: the key of a 'Key: date' field
+_FIELD_KEY = re.compile(r"(?:^|[;.]\s)\s{0,2}([^;:.]{1,60}):\s{0,3}$")
 _IS_NOW = re.compile(r"(?<!\w)(?:is|are|will)\s{1,2}now\s{1,2}(?:be\s{1,2})?(?:on\s{1,2}|the\s{1,2})?$")
 _FROM_END = re.compile(r"(?<!\w)(?:from|de|du|del|desde)\s{0,2}$")  # "postponed from 20 May": the old day
 _NEW_DATE_PREP = re.compile(r"(?<!\w)(?:to|until|till|à|au|al|hasta|a)\s{1,2}(?:the\s{1,2}|el\s{1,2}|le\s{1,2})?$")
@@ -894,6 +896,14 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     elif unit.group is not None and ctx_cues:
         # A list under a date heading, introduced as "The following deadlines were set:": the intro says what they are.
         what_kind, why = ctx_cues[-1].kind, f"listed under '{_short(ctx, 60)}'"
+    elif cues and (field_key := _FIELD_KEY.search(before)) and (
+        key_cue := next(
+            (c for c in _cues(field_key.group(1), g) if c.kind == "deadline" and g.deadline_prep.search(c.word)), None
+        )
+    ):
+        # "Deadline for agenda items: Friday 8 May": a field whose key says 'deadline' or 'due' is a due date, whatever
+        # meeting word the key also holds
+        what_kind, why = "deadline", f"the field '{_short(field_key.group(1), 40)}' names '{key_cue.word}'"
     elif cues:
         what_kind, why = cues[0].kind, f"nearest cue '{cues[0].word}'"
     else:

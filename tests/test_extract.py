@@ -878,3 +878,14 @@ def test_spanish_comments_asked_before_a_date():
         subject="[grupo] Texto de principios",
     )
     assert [d.due for d in ex.deadlines] == ["2026-05-11"]
+
+
+def test_field_whose_key_says_deadline_beside_a_meeting_word():
+    # "Deadline for session proposals: Friday 8 May" is due that day although "session" is nearer the date.
+    ex = post(
+        "Meeting: Tuesday 12 May 2026\nTime: 14:00 UTC\n\nDeadline for session proposals: Friday 8 May.\n",
+        date="Tue, 05 May 2026 18:00:00 +0000",
+        subject="[wg] Plenary",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-05-08"]
+    assert [m.start for m in ex.meetings] == ["2026-05-12T14:00:00+00:00"]
