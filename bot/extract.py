@@ -622,6 +622,7 @@ class _State:
     subject_meeting: bool = False  # the subject names a meeting and no deadline ("Coordination call next week?")
     plain_days: set[tuple[int, int]] = field(default_factory=set)  # (month, day) written without a weekday
     slot_units: set[int] = field(default_factory=set)  # id() of the units read as agenda slots of a dated day
+    list_end: int | None = None  # the end of the last date of the list the date being read belongs to
 
 
 def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Extraction:
@@ -704,11 +705,16 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         st.slot_day = None
         sentences = _unit_sentences(unit)
         taken = len(st.meetings) + len(st.deadlines)
+        runs = _date_lists(unit.low, dates)
         for i, raw in enumerate(dates):
             lo, hi = _sentence_of(sentences, raw, len(unit.text))
-            prev_end = max(lo, dates[i - 1].end if i > 0 else lo)
-            next_start = min(hi, dates[i + 1].start if i + 1 < len(dates) else hi)
+            run_first, run_last = runs[i]
+            # "on 12 May, 26 May and 9 June, each at 14:00 UTC": the dates of a list share what is said around it
+            prev_end = max(lo, dates[run_first - 1].end if run_first > 0 else lo)
+            next_start = min(hi, dates[run_last + 1].start if run_last + 1 < len(dates) else hi)
+            st.list_end = dates[run_last].end if run_last > i else None
             _take(st, unit, raw, lo, hi, prev_end, next_start, index)
+            st.list_end = None
             index += 1
         if len(dates) == 1 and st.slot_day is None and len(unit.text) <= 80 and taken == len(st.meetings) + len(st.deadlines):
             # A dated heading with nothing else ("Day 2 - Tuesday 3 August (UTC+8)"): timed agenda lines under it are
@@ -773,6 +779,28 @@ _LAST_WEEKDAY = re.compile(r"(?:last|past|previous|dernier|pasado|del pasado)\s{
 
 
 SENTENCE_REACH = 1_000  # a "sentence" is read this far on each side of its date: prose without full stops stays cheap
+
+
+# Between two dates of a list: "12 May, 26 May and 9 June", "3 or 4 June"
+_LIST_JOIN = re.compile(r"\s{0,2}(?:,\s{0,2}(?:and\s|or\s|et\s|ou\s|y\s|o\s)?|\s(?:and|or|et|ou|y|o|&)\s)\s{0,2}")
+
+
+def _date_lists(low: str, dates: list[RawDate]) -> list[tuple[int, int]]:
+    """Per date, (first, last) index of the list of plain days it belongs to (itself alone when in none)."""
+    out = [(i, i) for i in range(len(dates))]
+    i = 0
+    while i < len(dates):
+        j = i
+        while (
+            j + 1 < len(dates) and dates[j].form == dates[j + 1].form == "date"
+            and dates[j].day2 is None and dates[j + 1].day2 is None
+            and _LIST_JOIN.fullmatch(low, dates[j].end, dates[j + 1].start) is not None
+        ):
+            j += 1
+        for k in range(i, j + 1):
+            out[k] = (i, j)
+        i = j + 1
+    return out
 
 
 def _sentence_of(sentences: list[tuple[int, int]], raw: RawDate, n: int) -> tuple[int, int]:
@@ -1125,6 +1153,8 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
     first, last = res.first, res.last
     times = find_times(text, g, max(lo, prev_end), min(hi, next_start))
     after = [t for t in times if t.start >= raw.end and t.start - raw.end <= 40]
+    if not after and st.list_end is not None:  # the time after the last date of a list is each date's
+        after = [t for t in times if t.start >= st.list_end and t.start - st.list_end <= 40]
     before = [t for t in times if t.end <= raw.start and raw.start - t.end <= 40]
     span: TimeSpan | None = after[0] if after else (before[-1] if before else None)
     date_end = last.isoformat() if last else None

@@ -889,3 +889,17 @@ def test_field_whose_key_says_deadline_beside_a_meeting_word():
     )
     assert [d.due for d in ex.deadlines] == ["2026-05-08"]
     assert [m.start for m in ex.meetings] == ["2026-05-12T14:00:00+00:00"]
+
+
+def test_a_list_of_days_shares_its_cue_and_its_time():
+    # "on 3 June, 10 June and 17 June, each from 13:00 to 14:00 UTC": three timed sessions; a list of due days is
+    # three deadlines.
+    ex = post(
+        "Drafting sessions will take place on 3 June, 10 June and 17 June, each from 13:00 to 14:00 UTC.\n\n"
+        "Chapters are due on 1 July, 15 July or 29 July, depending on the track.\n",
+        date="Tue, 26 May 2026 09:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        (f"2026-06-{d}T13:00:00+00:00", f"2026-06-{d}T14:00:00+00:00") for d in ("03", "10", "17")
+    ]
+    assert [d.due for d in ex.deadlines] == ["2026-07-01", "2026-07-15", "2026-07-29"]
