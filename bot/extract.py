@@ -753,17 +753,23 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         asking = g.cues["request_cues"]
         wanted = [d for d in due if subject_asks or (asks.search(low := lower(d.text)) and asking.search(low))]
         timed = any(len(m.start) > 10 for m in ahead)
-        if wanted and (subject_asks or not timed):
+        # "Present: ... / Regrets: ..." over decisions: notes of a call that took place, whatever comes next
+        noted = next((score for rule, _, score in scored if rule.kind == "meeting_report"), 0.0) >= REPORT_CUES
+        if noted:
+            kind = "meeting_report"
+        elif wanted and (subject_asks or not timed):
             kind = "call_for_contributions"  # a due date for what the list is asked to send
         elif timed:
             kind = "meeting_invitation"  # a call at a time
         elif ahead or due:
             kind = "announcement"  # events on days, due dates: news
         if kind != "other":
-            named = {"meeting_invitation": "a timed meeting", "call_for_contributions": "a due date for contributions"}.get(
-                kind, "an event or a due date")
+            named = {"meeting_invitation": "names a timed meeting ahead",
+                     "call_for_contributions": "names a due date for contributions ahead",
+                     "meeting_report": "reads as the notes of a meeting"}.get(kind, "names an event or a due date ahead")
             at = next((i for i, line in enumerate(st.explain) if line.startswith("kind: ")), 0)
-            st.explain[at] = f"kind: {kind} (no rule hit, but the post names {named} ahead)"
+            st.explain[at] = f"kind: {kind} (no rule hit, but the post {named})"
+            st.kind = kind  # a report's action items are read below
     actions = _action_items(st, units, g)
     links = _links(msg.text, g)
     summary = _summary(st, units, titles, g) if kind == "meeting_report" else None
@@ -778,6 +784,8 @@ _NEW_DATE_PREP = re.compile(r"(?<!\w)(?:to|until|till|à|au|al|hasta|a)\s{1,2}(?
 _LAST_WEEKDAY = re.compile(r"(?:last|past|previous|dernier|pasado|del pasado)\s{1,2}$")
 
 
+# A post no rule knows with this much of the report rule's evidence (two of its body phrases) is a report.
+REPORT_CUES = 2
 SENTENCE_REACH = 1_000  # a "sentence" is read this far on each side of its date: prose without full stops stays cheap
 
 

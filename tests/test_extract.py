@@ -903,3 +903,22 @@ def test_a_list_of_days_shares_its_cue_and_its_time():
         (f"2026-06-{d}T13:00:00+00:00", f"2026-06-{d}T14:00:00+00:00") for d in ("03", "10", "17")
     ]
     assert [d.due for d in ex.deadlines] == ["2026-07-01", "2026-07-15", "2026-07-29"]
+
+
+def test_unknown_wording_notes_and_helpers_wanted():
+    # Notes with "Attendees:" and "Regrets:" under a plain subject are a report, although the next call is ahead;
+    # "We need two note-takers ... add your name by ..." asks for helpers: a call.
+    ex = post(
+        "Attendees: Lea, Marco, Ngozi\nRegrets: Olu\n\n1. Glossary: Marco to merge the two lists.\n\n"
+        "Next call: 2 June, 15:00 UTC.\n",
+        date="Wed, 20 May 2026 18:00:00 +0000",
+        subject="[wg] 19 May",
+    )
+    assert ex.rules == () and ex.kind == "meeting_report"
+    assert [m.start for m in ex.meetings] == ["2026-06-02T15:00:00+00:00"]
+    ex = post(
+        "We need two note-takers for the June plenary; add your name to the sheet by Friday 29 May.\n",
+        date="Wed, 20 May 2026 18:00:00 +0000",
+        subject="[wg] June plenary",
+    )
+    assert ex.rules == () and ex.kind == "call_for_contributions"
