@@ -922,3 +922,13 @@ def test_unknown_wording_notes_and_helpers_wanted():
         subject="[wg] June plenary",
     )
     assert ex.rules == () and ex.kind == "call_for_contributions"
+
+
+def test_a_window_that_ran_is_history():
+    # "the poll ran from 2 March to 24 April": past tense, so this spring's days (past), not next year's.
+    ex = post(
+        "For the record, the member poll ran from 2 March to 24 April and got 85 answers.\n",
+        date="Tue, 12 May 2026 18:00:00 +0000",
+        subject="[wg] Poll results",
+    )
+    assert all(d.past for d in ex.deadlines) and all(m.past for m in ex.meetings)
