@@ -1186,7 +1186,35 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
         end = datetime.combine(end_day, time(span.h2, span.m2), tzinfo=tz)
         if end <= start:
             end += timedelta(days=1)  # a slot ending after midnight
+    elif last is None and (minutes := _duration(text, lo, min(len(text), hi + DURATION_REACH))):
+        end = start + timedelta(minutes=minutes)  # "(90 minutes)", "the call will last one hour"
     return start.isoformat(), end.isoformat() if end else date_end, conflict, (span.start, zone_end)
+
+
+DURATION_REACH = 200  # a duration may be said in the sentence after the meeting's
+# "(90 minutes)", "will last one hour", "is scheduled for 60 minutes", "durera une heure", "durará una hora y media"
+_DURATION = re.compile(
+    r"(?i)(?:(?P<paren>\(\s?)|(?<!\w)(?:last|lasts|will last|run for|runs for|will run for|scheduled for|durera|dure|durará"
+    r"|dura)\s(?:about\s|approximately\s|around\s|environ\s|aproximadamente\s)?)"
+    r"(?P<n>\d{1,3}|an|one|two|three|une|deux|trois|una|dos|tres)\s?(?P<u>hours?|hrs?|minutes|mins?|heures?|horas?|minutos)"
+    r"(?P<half>\s(?:and a half|et demie|y media))?(?!\w)"
+)
+_NUMBER_WORDS = {"an": 1, "one": 1, "une": 1, "una": 1, "two": 2, "deux": 2, "dos": 2, "three": 3, "trois": 3, "tres": 3}
+
+
+def _duration(text: str, lo: int, hi: int) -> int | None:
+    """Minutes of the one duration said near a meeting (said with a verb rather than in brackets, which agenda items
+    use too), from a quarter of an hour to eight hours; None when none or several are said."""
+    said: list[tuple[bool, int]] = []
+    for m in _DURATION.finditer(text, lo, hi):
+        n = int(m["n"]) if m["n"].isdigit() else _NUMBER_WORDS[m["n"].lower()]
+        minutes = n * (1 if m["u"].lower().startswith("min") else 60) + (30 if m["half"] else 0)
+        said.append((m["paren"] is None, minutes))
+        if len(said) > 6:
+            return None
+    verbs = [x for verb, x in said if verb]
+    pool = verbs or [x for _, x in said]
+    return pool[0] if len(pool) == 1 and 15 <= pool[0] <= 480 else None
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -932,3 +932,19 @@ def test_a_window_that_ran_is_history():
         subject="[wg] Poll results",
     )
     assert all(d.past for d in ex.deadlines) and all(m.past for m in ex.meetings)
+
+
+def test_duration_gives_the_end():
+    # "(45 minutes)" or "it will last an hour and a half" after a start time gives the end; agenda items in brackets
+    # under a stated duration do not.
+    ex = post(
+        "The briefing is on Thursday 4 June at 11:00 UTC (45 minutes).\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-04T11:00:00+00:00", "2026-06-04T11:45:00+00:00")]
+    ex = post(
+        "The clinic will be held on Friday 5 June at 16:00 CEST. It will last an hour and a half: intro (15 min), "
+        "hands-on (60 min).\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-05T16:00:00+02:00", "2026-06-05T17:30:00+02:00")]
