@@ -118,9 +118,11 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“#¿¡(])|(?<=[.!?][)\"”])\s+
 _CLAUSE = re.compile(r";|\s(?:but|however|instead|pero|mais)\s", re.IGNORECASE)
 _SUBJECT_TAGS = re.compile(r"^(?:\s*(?:\[[^\]]{0,60}\]|(?:re|fwd?|aw|tr|sv)\s*:))+\s*", re.IGNORECASE)
 _SLOT = re.compile(r"^(?:[-*•·–]\s+)?\(?\d{1,2}(?:[:h.]\d\d)?\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}")
-# "Session A: 13:00-14:30 UTC - topic", "Panel 2 - 09:00-10:00": a slot named before its hours (clock times only)
+# "Session A: 13:00-14:30 UTC - topic", "Panel 2 - 09:00-10:00": a slot named before its hours (clock times only);
+# "Time: 14:00-15:00" is a field of the meeting above it, no slot
 _NAMED_SLOT = re.compile(
-    r"^(?:[-*•·–]\s+)?[A-Z][\w'’-]{0,15}(?:\s[\w'’-]{1,6}){0,2}\s?(?::|[-–—])\s{1,3}"
+    r"^(?:[-*•·–]\s+)?(?!(?:Time|Times|Hours|When|Date|Heure|Heures|Horaire|Hora|Horario)\s?[:–—-])"
+    r"[A-Z][\w'’-]{0,15}(?:\s[\w'’-]{1,6}){0,2}\s?(?::|[-–—])\s{1,3}"
     r"(?=\(?\d{1,2}[:h.]\d\d\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}[:h.]\d\d)"
 )
 _ALL_TIMES = re.compile(r"(?i:all times (?:are |shown |given )?(?:in )?|times (?:are )?in )\(?([A-Z][A-Za-z]{1,3}(?:[+-]\d{1,2})?)\b")
@@ -312,7 +314,8 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             prev_raw = s
             continue
         if (
-            (_BULLET.match(s) or _SLOT.match(s) or _NAMED_SLOT.match(s)) and not (len(s) <= 40 and _only_date(s, g))
+            (_BULLET.match(s) or _SLOT.match(s) or (cur_kind != "kv" and _NAMED_SLOT.match(s)))
+            and not (len(s) <= 40 and _only_date(s, g))
             # "...held on Sept 14th from" / "8:30am to 5pm EAT at the hotel", "...on Thursday 24 June 2021," /
             # "13:00-14:30 UTC.": a wrapped line, not an agenda slot
             and not (

@@ -948,3 +948,13 @@ def test_duration_gives_the_end():
         date="Mon, 01 Jun 2026 09:00:00 +0000",
     )
     assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-05T16:00:00+02:00", "2026-06-05T17:30:00+02:00")]
+
+
+def test_time_field_under_a_date_field_is_no_named_slot():
+    # "Date: ... / Time: 09:30-11:00 / Zone: UTC" is one record: the time field is the meeting's, not an agenda slot.
+    ex = post(
+        "Plenary\nDate: 3 June 2026\nTime: 09:30-11:00\nTimezone: UTC\nRoom: online\n",
+        date="Mon, 25 May 2026 09:00:00 +0000",
+        subject="[wg] Agenda for the plenary",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-03T09:30:00+00:00", "2026-06-03T11:00:00+00:00")]
