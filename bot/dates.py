@@ -170,9 +170,11 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     prefilter = r"(?<!\w)(?P<mon>" + _alt(months) + r")(?!\w)"
     range_join = r"^(?:\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2}" + _alt(w["range_words"]) + r"\s{1,2})$"
     hour = r"(?:[01]?\d|2[0-3])"
+    # "1400 UTC", and "1400 to 1600 UTC" / "0930-1100 GMT": four digits are a time only with the zone after them
     time_re = (
         r"(?:(?<![\w:.,/])|(?<=\d\d[tT]))(?:(?P<h>" + hour + r")(?:(?P<sep>[:h.])(?P<mi>[0-5]\d)|(?P<hsuf>h)(?!\w))?(?:\s?(?P<ap>[ap])\.?\s?m\.?(?!\w))?"
-        r"|(?P<hh>[01]\d|2[0-3])(?P<mm>[0-5]\d)(?=\s?(?:UTC|GMT|Z)\b)|(?P<word>noon|midnight|midday))(?![\d:])"
+        r"|(?P<hh>[01]\d|2[0-3])(?P<mm>[0-5]\d)(?=\s?(?:UTC|GMT|Z)\b|\s{0,2}(?:" + _DASH + r"|to|until|till|and)\s{0,2}(?:[01]\d|2[0-3])[0-5]\d\s?(?:UTC|GMT|Z)\b)"
+        r"|(?P<word>noon|midnight|midday))(?![\d:])"
     )
     time_join = r"\s{0,2}(?:" + _DASH + r"|to|until|till|and|à|a|bis)\s{0,2}"
     names = sorted(ZONES, key=len, reverse=True)

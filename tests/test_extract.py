@@ -958,3 +958,12 @@ def test_time_field_under_a_date_field_is_no_named_slot():
         subject="[wg] Agenda for the plenary",
     )
     assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-03T09:30:00+00:00", "2026-06-03T11:00:00+00:00")]
+
+
+def test_four_digit_time_range_with_zone_after_it():
+    # "from 0930 to 1100 GMT": both ends are clock times, though only the second carries the zone.
+    ex = post(
+        "The editors will hold a virtual interim on 2031-02-11 from 0930 to 1100 GMT, on the usual bridge.\n",
+        date="Mon, 3 Feb 2031 10:00:00 +0000", subject="[wg] interim meeting",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2031-02-11T09:30:00+00:00", "2031-02-11T11:00:00+00:00")]
