@@ -943,6 +943,11 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         # "Deadline for agenda items: Friday 8 May": a field whose key says 'deadline' or 'due' is a due date, whatever
         # meeting word the key also holds
         what_kind, why = "deadline", f"the field '{_short(field_key.group(1), 40)}' names '{key_cue.word}'"
+    elif cues and g.cues["publication_cues"].fullmatch(cues[0].word) and (
+        event := next((c for c in cues if c.kind == "meeting"), None)
+    ) and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
+        # "we will hold an online launch on 18 January at noon ET": a launch held at a time with a zone is an event
+        what_kind, why = "meeting", f"a '{cues[0].word}' at a zoned time, with '{event.word}'"
     elif cues:
         what_kind, why = cues[0].kind, f"nearest cue '{cues[0].word}'"
     else:

@@ -967,3 +967,14 @@ def test_four_digit_time_range_with_zone_after_it():
         date="Mon, 3 Feb 2031 10:00:00 +0000", subject="[wg] interim meeting",
     )
     assert [(m.start, m.end) for m in ex.meetings] == [("2031-02-11T09:30:00+00:00", "2031-02-11T11:00:00+00:00")]
+
+
+def test_launch_held_at_a_zoned_time_is_an_event():
+    # A launch the group will hold at a clock time with a zone is a meeting; a launch with no time stays a due date.
+    ex = post(
+        "The toolkit is finished. We will hold a brief virtual launch on Tuesday 14 January at 15:30 CET "
+        "for anyone who wants a tour.\n\nThe portal launch is planned for 3 March.\n",
+        date="Mon, 6 Jan 2031 09:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2031-01-14T15:30:00+01:00"]
+    assert [d.due for d in ex.deadlines] == ["2031-03-03"]
