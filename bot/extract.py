@@ -21,7 +21,7 @@ from bot.dates import (
     resolve,
     zone_offset,
 )
-from bot.message import Message
+from bot.message import FORWARD_LINE, Message
 from bot.rules import Rule, RuleSet, classify, scores
 
 log = logging.getLogger(__name__)
@@ -626,6 +626,8 @@ class _State:
     plain_days: set[tuple[int, int]] = field(default_factory=set)  # (month, day) written without a weekday
     slot_units: set[int] = field(default_factory=set)  # id() of the units read as agenda slots of a dated day
     list_end: int | None = None  # the end of the last date of the list the date being read belongs to
+    in_forward: bool = False  # the unit being read is in a forwarded message
+    forwarded: set[tuple[Any, ...]] = field(default_factory=set)  # the keys of deadlines read in a forwarded message
 
 
 def analyze(msg: Message, rules: RuleSet, *, now: datetime | None = None) -> Extraction:
@@ -698,6 +700,8 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         if index >= MAX_DATES_TOTAL:
             st.explain.append(f"more than {MAX_DATES_TOTAL} dates: the rest of the post is not read")
             break
+        if FORWARD_LINE.match(unit.text):
+            st.in_forward = True
         if not dates:
             if st.slot_day is not None and (_SLOT.match(unit.text) or _NAMED_SLOT.match(unit.text)):
                 st.slot_units.add(id(unit))
@@ -734,7 +738,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
             index += 1
     if len(st.explain) > MAX_EXPLAIN:
         st.explain[MAX_EXPLAIN - 1 :] = [f"... and {len(st.explain) - MAX_EXPLAIN + 1} more lines"]
-    deadlines = tuple(d for _, d in st.deadlines)
+    deadlines = _superseded_by_extension(st)
     meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10 and not _multi_day(m)))
     if kind == "meeting_invitation":
         meetings = _subject_disagrees(st, meetings)
@@ -777,6 +781,24 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     links = _links(msg.text, g)
     summary = _summary(st, units, titles, g) if kind == "meeting_report" else None
     return Extraction(kind, hits, deadlines, meetings, actions, links, summary, tuple(st.explain))
+
+
+def _superseded_by_extension(st: _State) -> tuple[Deadline, ...]:
+    """The deadlines, less those of a forwarded message that the sender's own extension moves later.
+
+    "The deadline has been extended to 31 July" over a forwarded call that says "Deadline: 17 July": the old date
+    would send a reminder for a deadline that no longer holds."""
+    extended = [d.due for k, d in st.deadlines if d.extended and not d.past and k not in st.forwarded]
+    if not extended:
+        return tuple(d for _, d in st.deadlines)
+    new = max(extended)
+    out = []
+    for k, d in st.deadlines:
+        if k in st.forwarded and not d.extended and not d.approx and d.due < new:
+            st.explain.append(f"deadline {d.due} (forwarded): not taken: the post extends a deadline to {new}")
+            continue
+        out.append(d)
+    return tuple(out)
 
 
 # "...; Deadline for agenda items: " right before a date: the key of a 'Key: date' field
@@ -1029,6 +1051,8 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
                 st.explain.append(f"{quote}: deadline {item.due} again ({why}): merged with the one above")
                 return
         st.deadlines.append((key, item))
+        if st.in_forward:
+            st.forwarded.add(key)
         flags = "".join(f" [{f}]" for f, on in (("approx", item.approx), ("past", item.past), ("extended", extended)) if on)
         st.explain.append(f"{quote}: deadline {item.due}{flags} ({why})" + (f"; CONFLICT: {item.conflict}" if item.conflict else ""))
         return

@@ -261,6 +261,7 @@ _FORWARD = re.compile(
     r"|-{2,}\s*Weitergeleitete Nachricht\s*-{2,})",
     re.IGNORECASE,
 )
+FORWARD_LINE = _FORWARD  # the line that opens a forwarded message (the extractor tells what was forwarded)
 _SIG = re.compile(r"^(-- ?|--)$")
 _LIST_FOOTER = re.compile(r"^_{20,}\s*$")
 _WROTE_TAIL = re.compile(r"\bwrote:\s*$", re.IGNORECASE)

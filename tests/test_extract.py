@@ -978,3 +978,18 @@ def test_launch_held_at_a_zoned_time_is_an_event():
     )
     assert [m.start for m in ex.meetings] == ["2031-01-14T15:30:00+01:00"]
     assert [d.due for d in ex.deadlines] == ["2031-03-03"]
+
+
+def test_forwarded_deadline_that_the_sender_extends_is_dropped():
+    # The sender moves the due date; the forwarded original still shows the old one, which no longer holds.
+    body = (
+        "Hello everyone,\n\nGood news: the closing date for survey answers has been extended to Monday 20 October.\n\n"
+        "---------- Forwarded message ---------\nFrom: Survey team <survey@example.org>\n\n"
+        "Please answer the member survey. Survey closes: Friday, 10 October 2031.\n"
+        "Registration for the plenary is open until 25 November 2031.\n"
+    )
+    ex = post(body, date="Wed, 1 Oct 2031 09:00:00 +0000", subject="Fwd: member survey (extended)")
+    assert [(d.due, d.extended) for d in ex.deadlines] == [("2031-10-20", True), ("2031-11-25", False)]
+    # Without the extension, the forwarded due date is the only one and stays.
+    ex = post(body.split("Good news")[0] + body[body.index("----------"):], date="Wed, 1 Oct 2031 09:00:00 +0000")
+    assert [d.due for d in ex.deadlines] == ["2031-10-10", "2031-11-25"]
