@@ -37,6 +37,7 @@ MAX_EXPLAIN = 300
 CUE_REACH = 150  # a cue further than this from a date does not decide what the date is
 WHAT_LEN = 140
 TEXT_LEN = 300
+INTRO_LEN = 200  # a line ending with a colon this short introduces what follows
 
 
 @dataclass(frozen=True)
@@ -626,6 +627,7 @@ class _State:
     plain_days: set[tuple[int, int]] = field(default_factory=set)  # (month, day) written without a weekday
     slot_units: set[int] = field(default_factory=set)  # id() of the units read as agenda slots of a dated day
     list_end: int | None = None  # the end of the last date of the list the date being read belongs to
+    intro: str = ""  # the line just before the unit being read, when it ends with a colon ("Proposed slots for a call:")
     in_forward: bool = False  # the unit being read is in a forwarded message
     forwarded: set[tuple[Any, ...]] = field(default_factory=set)  # the keys of deadlines read in a forwarded message
 
@@ -696,10 +698,14 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     st.plain_days = {(r.month, r.day) for dates in found for r in dates if r.form == "date" and r.weekday is None}
     st.plain_days |= {(r.month, r.day) for r in find_dates(st.subject_clean, g)[:5] if r.form == "date"}
     index = 0
-    for unit, dates in zip(units, found, strict=False):
+    for index_u, (unit, dates) in enumerate(zip(units, found, strict=False)):
         if index >= MAX_DATES_TOTAL:
             st.explain.append(f"more than {MAX_DATES_TOTAL} dates: the rest of the post is not read")
             break
+        # A table or list right under "Proposed slots for a 45-minute call:" that the units did not tie to it
+        prev = units[index_u - 1].text if index_u and not unit.context else ""
+        prev = _LAST_SENTENCE.split(prev[-INTRO_LEN - 1 :])[-1] if prev.endswith(":") else ""
+        st.intro = prev if len(prev) <= INTRO_LEN else ""
         if FORWARD_LINE.match(unit.text):
             st.in_forward = True
         if not dates:
@@ -801,6 +807,7 @@ def _superseded_by_extension(st: _State) -> tuple[Deadline, ...]:
     return tuple(out)
 
 
+_LAST_SENTENCE = re.compile(r"(?<=[.!?])\s")
 # "...; Deadline for agenda items: " right before a date: the key of a 'Key: date' field
 _FIELD_KEY = re.compile(r"(?:^|[;.]\s)\s{0,2}([^;:.]{1,60}):\s{0,3}$")
 _IS_NOW = re.compile(r"(?<!\w)(?:is|are|will)\s{1,2}now\s{1,2}(?:be\s{1,2})?(?:on\s{1,2}|the\s{1,2})?$")
@@ -949,7 +956,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     not_deadline = g.not_deadline_prep.search(before) is not None
     cues = [c for c in _cues(seg, g) if _distance(c, rs, re_) <= CUE_REACH]
     cues.sort(key=lambda c: (_distance(c, rs, re_), c.kind != "deadline"))
-    ctx = " ".join(x for x in (unit.context, unit.label) if x)
+    ctx = " ".join(x for x in (unit.context, unit.label, st.intro) if x)
     ctx_cues = _cues(lower(ctx), g) if ctx else []
     if strong:
         prep = g.deadline_prep.search(before) or g.weak_deadline_prep.search(before)

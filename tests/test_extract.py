@@ -993,3 +993,17 @@ def test_forwarded_deadline_that_the_sender_extends_is_dropped():
     # Without the extension, the forwarded due date is the only one and stays.
     ex = post(body.split("Good news")[0] + body[body.index("----------"):], date="Wed, 1 Oct 2031 09:00:00 +0000")
     assert [d.due for d in ex.deadlines] == ["2031-10-10", "2031-11-25"]
+
+
+def test_table_under_a_line_that_introduces_it_with_a_colon():
+    # Tab-separated options right under "... for a one-hour call:" are meeting slots, though no row says 'call'.
+    body = (
+        "Thanks Ana. I can see we disagree on the scope. Two possible times for a one-hour call:\n\n"
+        "\tA\tWed 9 Apr\t10:00 UTC\n\tB\tThu 10 Apr\t4 pm CEST (14:00 UTC)\n\nLet me know which suits you.\n"
+    )
+    ex = post(body, date="Tue, 1 Apr 2031 09:00:00 +0000", subject="Re: [wg] scope question")
+    assert [m.start for m in ex.meetings] == ["2031-04-09T10:00:00+00:00", "2031-04-10T16:00:00+02:00"]
+    # The same rows after an unrelated sentence are not taken.
+    ex = post(body.replace("Two possible times for a one-hour call:", "Here are the figures."),
+              date="Tue, 1 Apr 2031 09:00:00 +0000", subject="Re: [wg] scope question")
+    assert ex.meetings == ()
