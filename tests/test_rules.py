@@ -50,6 +50,10 @@ def test_shipped_rules_load_in_priority_order():
         ("Open for Public Comment: draft data policy", "Comments can be filed until 30 June.", "call_for_contributions"),
         ("[wg] Draft guidelines", "The editors are seeking written comments on the draft. Comments should be sent to "
          "the chairs by 1 July.", "call_for_contributions"),
+        # notes that list the action items, said in the subject
+        ("[tf] Notes & action items: editors sync, 4 June", "Ben will update the glossary. Next sync on 18 June.",
+         "meeting_report"),
+        ("[tf] Action items from yesterday's drafting call", "Ana to send the new outline to the list.", "meeting_report"),
         ("[wg] Highlights from yesterday's editors call", "Thanks all. Attendees: Ana, Bo. It was agreed to merge.",
          "meeting_report"),
         # a subject about a meeting that also names what is asked for; "are also welcome"
