@@ -92,6 +92,8 @@ class Grammar:
     prefilter: re.Pattern[str]  # month names
     month_tokens: frozenset[str]
     relative_tokens: frozenset[str]
+    month_day: re.Pattern[str] | None  # "Thursday the 15th": a day of the month with no month written
+    month_day_tokens: frozenset[str]
     range_join: re.Pattern[str]
     two_dates: re.Pattern[str]
     time_re: re.Pattern[str]
@@ -168,6 +170,11 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     )
     # Every date expression holds a month name, a relative word or an ISO date: the anchors looked for first.
     prefilter = r"(?<!\w)(?P<mon>" + _alt(months) + r")(?!\w)"
+    # "by the 15th,", "Thursday the 15th at 15:00": only before a stop or a time word ("the 2nd draft" is no date)
+    month_day = (
+        r"(?<!\w)(?:" + wd + r"\s{1,3})?(?:" + _alt(w["month_day_articles"]) + r")\s{1,2}(?P<d>[0-3]?\d)(?:"
+        + _alt(w["ordinal_suffixes"]) + r")(?=\s{0,2}(?:[,.;:!?)]|$|(?:at|by|from)\s))"
+    ) if w["month_day_articles"] and w["ordinal_suffixes"] else None
     range_join = r"^(?:\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2}" + _alt(w["range_words"]) + r"\s{1,2})$"
     hour = r"(?:[01]?\d|2[0-3])"
     # "1400 UTC", and "1400 to 1600 UTC" / "0930-1100 GMT": four digits are a time only with the zone after them
@@ -221,6 +228,8 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         prefilter=re.compile(prefilter),
         month_tokens=frozenset(_tokens(" ".join(months))),
         relative_tokens=frozenset(_tokens(" ".join(list(weekdays) + w["today"] + w["tomorrow"]))),
+        month_day=re.compile(month_day) if month_day else None,
+        month_day_tokens=frozenset(_tokens(" ".join(w["month_day_articles"]))),
         range_join=re.compile(range_join),
         two_dates=re.compile(r"^\s{1,3}$"),
         time_re=re.compile(time_re, re.IGNORECASE),
@@ -298,7 +307,8 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
     has_month = not words.isdisjoint(g.month_tokens)
     numeric = ("/" in text or "." in text) and _NUM_HINT.search(text) is not None and _NUMERIC.search(text) is not None
     short = "/" in text and _NUMERIC_SHORT.search(text) is not None
-    if not (has_month or relative or iso or numeric or short):
+    month_day = g.month_day is not None and not words.isdisjoint(g.month_day_tokens)
+    if not (has_month or relative or iso or numeric or short or month_day):
         return []
     if short:
         for m in _NUMERIC_SHORT.finditer(text):
@@ -361,6 +371,10 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
             found.append(
                 RawDate(m.start(), m.end(), orig[m.start() : m.end()], "relative", None, 0, 0, _weekday(g, m["wd"]))
             )
+    for m in g.month_day.finditer(text) if month_day and g.month_day is not None else ():
+        if 1 <= int(m["d"]) <= 31:
+            found.append(RawDate(m.start(), m.end(), orig[m.start() : m.end()], "relative", None, 0, int(m["d"]),
+                                 _weekday(g, m["wd"])))
     # Longest first at each place, then drop anything overlapping an earlier pick.
     found.sort(key=lambda r: (r.start, -(r.end - r.start)))
     picked: list[RawDate] = []
@@ -525,6 +539,15 @@ def resolve(r: RawDate, ref: date, *, lean_past: bool = False, years: set[int] |
     if r.form == "relative":
         if r.rel_days is not None:
             return Resolved(ref + timedelta(days=r.rel_days), None, False, False, None)
+        if r.day:  # "the 15th": the next such day of a month, on or after the post
+            y, m = ref.year, ref.month
+            while (day := _safe(y, m, r.day)) is None or day < ref:
+                y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+            wrong = r.weekday is not None and day.weekday() != r.weekday
+            return Resolved(day, None, False, False, (
+                f"the text says {calendar.day_name[r.weekday]} for day {r.day} of the month, but {day.isoformat()} is a "  # type: ignore[index]
+                f"{calendar.day_name[day.weekday()]}"
+            ) if wrong else None)
         if r.weekday is None:
             return None
         return Resolved(ref + timedelta(days=(r.weekday - ref.weekday()) % 7), None, False, False, None)

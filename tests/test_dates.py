@@ -246,3 +246,15 @@ def test_city_times(text, hours):
     # A city's time is its zone's offset on that day.
     m = find_zone(text, G, 8)
     assert m is not None and zone_offset(m[1], date(2026, 3, 17), 10, 0)[0].utcoffset(None).total_seconds() == hours * 3600
+
+
+def test_day_of_the_month_without_a_month():
+    # "by the 21st," is the next 21st on or after the post; a wrong weekday is flagged; "the 2nd draft" is no date.
+    ref = date(2031, 5, 9)  # a Friday
+    assert days("send them by the 21st, please", ref) == [("2031-05-21", None, False, None)]
+    assert days("on the 3rd.", ref)[0][0] == "2031-06-03"
+    assert days("Friday the 23rd at noon", ref) == [("2031-05-23", None, False, None)]
+    got = days("Thursday the 23rd at noon", ref)
+    assert got[0][0] == "2031-05-23" and got[0][3] is not None
+    assert days("the 2nd draft is out", ref) == []
+    assert days("the 31st.", date(2031, 6, 5))[0][0] == "2031-07-31"

@@ -1007,3 +1007,12 @@ def test_table_under_a_line_that_introduces_it_with_a_colon():
     ex = post(body.replace("Two possible times for a one-hour call:", "Here are the figures."),
               date="Tue, 1 Apr 2031 09:00:00 +0000", subject="Re: [wg] scope question")
     assert ex.meetings == ()
+
+
+def test_proposed_slots_in_a_thread_about_a_sync():
+    # A reply proposing "Tuesday the 11th" and another day, both at zoned times, under a subject asking for a quick sync.
+    ex = post(
+        "Agreed, easier to talk. Would Tuesday the 11th at 0900 UTC suit? Otherwise Friday (14 March) 16h UTC.\n",
+        date="Mon, 10 Mar 2031 08:00:00 +0000", subject="Re: [wg] budget lines - quick sync?",
+    )
+    assert [m.start for m in ex.meetings] == ["2031-03-11T09:00:00+00:00", "2031-03-14T16:00:00+00:00"]
