@@ -160,7 +160,8 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         + r"(?:" + rng + r"(?P<d2>[0-3]?\d)" + suf + r"(?!\d|:\d))?" + year
     )
     # "2026-03-12", and "2026-03-12T15:00Z" (its time is read by time_re)
-    iso = r"(?<![\w/.:-])(?P<y>(?:19|20)\d\d)-(?P<m>0?[1-9]|1[0-2])-(?P<d>0?[1-9]|[12]\d|3[01])(?:(?![\w/:-])|(?=[tT]\d\d:\d\d))"
+    # and "2026/04/30" (year first: the order is certain; not inside a URL path)
+    iso = r"(?<![\w/.:-])(?P<y>(?:19|20)\d\d)(?P<sep>[-/])(?P<m>0?[1-9]|1[0-2])(?P=sep)(?P<d>0?[1-9]|[12]\d|3[01])(?:(?![\w/:-])|(?=[tT]\d\d:\d\d))"
     fuzzy_re = (
         r"(?<!\w)(?P<f>" + _alt(fuzzy) + r")(?:\s{1,2}|\s?" + _DASH + r"\s?)(?:" + conn + r"\s{1,2})?" + month + year
     )
@@ -275,7 +276,7 @@ class RawDate:
 
 
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "–—‐’‘“”«»¿¡…•·|"})
-_ISO_HINT = re.compile(r"(?:19|20)\d\d-\d")
+_ISO_HINT = re.compile(r"(?:19|20)\d\d[-/]\d")
 _NUM_HINT = re.compile(r"[0-9][/.][0-9]")
 _NUMERIC_SHORT = re.compile(r"(?<![\w/.:-])(?P<a>[0-3]?\d)/(?P<b>[0-3]?\d)(?![\w/:-]|[.,]\d)")
 _NUMERIC = re.compile(r"(?<![\w/.:-])(?P<a>[0-3]?\d)([/.])(?P<b>[0-3]?\d)\2(?P<y>(?:19|20)\d\d)(?![\w/:-]|\.\d)")
@@ -303,7 +304,7 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
     found: list[RawDate] = []
     words = _tokens(text)
     relative = not words.isdisjoint(g.relative_tokens)
-    iso = "-" in text and _ISO_HINT.search(text) is not None
+    iso = ("-" in text or "/" in text) and _ISO_HINT.search(text) is not None
     has_month = not words.isdisjoint(g.month_tokens)
     numeric = ("/" in text or "." in text) and _NUM_HINT.search(text) is not None and _NUMERIC.search(text) is not None
     short = "/" in text and _NUMERIC_SHORT.search(text) is not None

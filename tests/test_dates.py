@@ -258,3 +258,11 @@ def test_day_of_the_month_without_a_month():
     assert got[0][0] == "2031-05-23" and got[0][3] is not None
     assert days("the 2nd draft is out", ref) == []
     assert days("the 31st.", date(2031, 6, 5))[0][0] == "2031-07-31"
+
+
+def test_year_first_dates_with_slashes():
+    # "2031/09/05" is read like "2031-09-05"; one inside a URL path or with mixed separators is not.
+    ref = date(2031, 8, 1)
+    assert days("abstracts by 2031/09/05.", ref) == [("2031-09-05", None, False, None)]
+    assert days("see https://example.org/news/2031/09/05/item", ref) == []
+    assert days("on 2031/09-05", ref) == []
