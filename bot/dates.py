@@ -47,6 +47,8 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "hora de Buenos Aires": (0, "America/Argentina/Buenos_Aires", None), "hora de Bogotá": (0, "America/Bogota", None),
     "hora de Lima": (0, "America/Lima", None), "hora de Santiago": (0, "America/Santiago", None),
     "hora de Montevideo": (0, "America/Montevideo", None), "hora de Brasilia": (0, "America/Sao_Paulo", None),
+    "horário de Brasília": (0, "America/Sao_Paulo", None), "horario de Brasilia": (0, "America/Sao_Paulo", None),
+    "hora de Brasília": (0, "America/Sao_Paulo", None),
     "heure de Genève": (0, "Europe/Zurich", None), "heure de Bruxelles": (0, "Europe/Brussels", None),
     "heure de Montréal": (0, "America/Toronto", None), "heure du Québec": (0, "America/Toronto", None),
     "Tokyo time": (0, "Asia/Tokyo", None), "Singapore time": (0, "Asia/Singapore", None),

@@ -1016,3 +1016,17 @@ def test_proposed_slots_in_a_thread_about_a_sync():
         date="Mon, 10 Mar 2031 08:00:00 +0000", subject="Re: [wg] budget lines - quick sync?",
     )
     assert [m.start for m in ex.meetings] == ["2031-03-11T09:00:00+00:00", "2031-03-14T16:00:00+00:00"]
+
+
+def test_portuguese_notes_with_next_meeting_and_due_date():
+    # Portuguese: a report (its own meeting is past), a due date with 'até', a fuzzy one, the next meeting in Brasília time.
+    ex = post(
+        "Olá a todos,\n\nNa reunião de segunda-feira, 7 de abril, revisamos o plano de trabalho.\n\n"
+        "Pedimos que enviem comentários sobre o texto até quinta-feira, 24 de abril.\n"
+        "As inscrições para a oficina encerram em meados de maio.\n\n"
+        "Próxima reunião: terça-feira, 6 de maio, às 15h (horário de Brasília).\n",
+        date="Wed, 9 Apr 2031 12:00:00 -0300", subject="Relato da reunião do grupo - 7/04",
+    )
+    assert ex.kind == "meeting_report"
+    assert [(d.due, d.approx) for d in ex.deadlines] == [("2031-04-24", False), ("2031-05-15", True)]
+    assert [m.start for m in ex.meetings] == ["2031-05-06T15:00:00-03:00"]
