@@ -50,6 +50,11 @@ def test_shipped_rules_load_in_priority_order():
         ("Open for Public Comment: draft data policy", "Comments can be filed until 30 June.", "call_for_contributions"),
         ("[wg] Draft guidelines", "The editors are seeking written comments on the draft. Comments should be sent to "
          "the chairs by 1 July.", "call_for_contributions"),
+        ("Call for Talks: spring meetup of the routing community", "Send an outline of your talk.", "call_for_contributions"),
+        # a reply whose own text asks the list for comments is a call, not chatter
+        ("Re: [wg] revised charter - input requested", "Here is the new text. Members are encouraged to share their written comments "
+         "with the chairs by 9 June.", "call_for_contributions"),
+        ("Re: [wg] revised charter - input requested", "Thanks, I have no comments on the new text.", "other"),
         # notes that list the action items, said in the subject
         ("[tf] Notes & action items: editors sync, 4 June", "Ben will update the glossary. Next sync on 18 June.",
          "meeting_report"),
