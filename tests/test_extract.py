@@ -1030,3 +1030,18 @@ def test_portuguese_notes_with_next_meeting_and_due_date():
     assert ex.kind == "meeting_report"
     assert [(d.due, d.approx) for d in ex.deadlines] == [("2031-04-24", False), ("2031-05-15", True)]
     assert [m.start for m in ex.meetings] == ["2031-05-06T15:00:00-03:00"]
+
+
+def test_days_of_an_event_people_attend():
+    # "planning to attend the forum (8-11 September 2031)": the days of an event to attend are a meeting, and a
+    # weekday-only session inside them is pinned to that week; a registration day stays a deadline.
+    ex = post(
+        "Some notes for everyone who will attend the regional forum in Tallinn (8–11 September 2031):\n\n"
+        "Please register by Friday, 22 August.\n\n"
+        "Our own panel is on Tuesday, 14:00–15:30 EEST, in hall B.\n",
+        date="Mon, 4 Aug 2031 09:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        ("2031-09-08", "2031-09-11"), ("2031-09-09T14:00:00+03:00", "2031-09-09T15:30:00+03:00")
+    ]
+    assert [d.due for d in ex.deadlines] == ["2031-08-22"]
