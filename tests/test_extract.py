@@ -1045,3 +1045,13 @@ def test_days_of_an_event_people_attend():
         ("2031-09-08", "2031-09-11"), ("2031-09-09T14:00:00+03:00", "2031-09-09T15:30:00+03:00")
     ]
     assert [d.due for d in ex.deadlines] == ["2031-08-22"]
+
+
+def test_event_a_report_will_be_presented_at():
+    # "presented at the summit (3-6 November 2031)": the days of that event are a meeting, not a period of work.
+    ex = post(
+        "Your input shapes the study, which will be presented at the regional summit (3-6 November 2031).\n",
+        date="Mon, 4 Aug 2031 09:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2031-11-03", "2031-11-06")]
+    assert ex.deadlines == ()
