@@ -111,6 +111,7 @@ class Grammar:
     moved_prep: re.Pattern[str]
     credential: re.Pattern[str]
     action: re.Pattern[str]
+    action_hint: re.Pattern[str]  # what every match of `action` contains ("will send"): a unit without it has no action
     date_intro: re.Pattern[str]  # "by", "on", "until", "le": right before a yearless numeric date ("by 16/10")
 
 
@@ -253,6 +254,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
             r"|(?:^|(?<=[:–—-]))\s{0,2}" + _NOT_NAME + r"(?P<one>[A-Z][a-z]{1,20}))"
             r"\s{1,2}(?:(?:will|to|shall|should)\s{1,2})(?P<verb>" + _alt(w["action_verbs"]) + r")(?!\w)"
         ),
+        action_hint=re.compile(r"(?:will|to|shall|should)\s{1,2}" + _alt(w["action_verbs"]) + r"(?!\w)"),
         date_intro=re.compile(r"(?<!\w)" + _alt(intro) + r"\s{1,2}$"),
     )
 

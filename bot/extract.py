@@ -1261,6 +1261,7 @@ def _duration(text: str, lo: int, hi: int) -> int | None:
 
 
 _ACTION_PREFIX = re.compile(r"(?i)\s*(?:action(?: item)?s?|ai|todo)\s*[:\-–]\s*")
+_ACTION_HINT = re.compile(r"(?i)(?:action(?: item)?s?|ai|todo)\s*[:\-–]")  # what every _ACTION_PREFIX match contains
 # "Tom: book the room", "(Tom)" or "- Tom" after the task: who owns an action listed under "Action items:".
 _OWNER_FIRST = re.compile(r"^(?!(?:Note|Notes|Deadline|Due|Done|Status|Update|Owner|When|What|Action|Task)\b)([A-Z][\w'’-]{1,30}(?:\s[A-Z][\w'’-]{1,30}){0,2})\s?[:–—]\s+")
 _OWNER_LAST = re.compile(r"\s(?:\(|[–—-]\s)([A-Z][\w'’-]{1,30}(?:(?:\s|,\s?|\s&\s|\sand\s)[A-Z][\w'’-]{1,30}){0,3}|all)\)?\.?$")
@@ -1285,9 +1286,15 @@ def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionIte
             bool(unit.context) and unit.text != unit.context and _BULLET.match(unit.text) is not None
             and headings.fullmatch(lower(unit.context).strip(" :-*#")) is not None
         )
+        # Sentences are split at whitespace, so what a sentence matches the whole unit contains: most units have
+        # neither "Name will <verb>" nor "Action:", and their sentences need not be read.
+        hints = [] if listed else [h.start() for h in g.action_hint.finditer(unit.text)]
+        if not listed and not hints and _ACTION_HINT.search(unit.text) is None:
+            continue
         for a, b in [(0, len(unit.text))] if listed else _unit_sentences(unit):
             sentence = unit.text[a:b]
-            m = g.action.search(sentence)
+            # ("will send" never spans two sentences: only one that holds a hint can match)
+            m = g.action.search(sentence) if listed or any(a <= h < b for h in hints) else None
             explicit = _ACTION_PREFIX.match(sentence)
             if not (m or explicit or listed):
                 continue
@@ -1385,12 +1392,15 @@ def _summary(st: _State, units: list[_Unit], titles: list[str], g: Grammar) -> S
                 next_steps.append(_mask(_short(u.text, 200), g))
         if len(sections) >= 15:
             break
+    decided = g.cues["decision_cues"]
     for u in units[:MAX_UNITS]:
         if len(decisions) >= 10:
             break
+        if decided.search(u.low) is None:  # no sentence of it has a cue (they are split at whitespace)
+            continue
         for a, b in _unit_sentences(u):
             s = u.text[a:b]
-            if g.cues["decision_cues"].search(u.low[a:b]):
+            if decided.search(u.low[a:b]):
                 decisions.append(_mask(_short(s, 200), g))
                 if len(decisions) >= 10:
                     break
