@@ -115,7 +115,9 @@ _HEADER_LINE = re.compile(
     re.IGNORECASE,
 )
 _WROTE = re.compile(r"(?:wrote|a écrit|escribió|schrieb)\s?:\s*$", re.IGNORECASE)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“#¿¡(])|(?<=[.!?][)\"”])\s+")
+# The space after a full stop: before a capital (group 1), or after a closing quote or bracket (group 2). Written from
+# the stop rather than with a look-behind at each space, so that re's scan skips to the next '.', '!' or '?'.
+_SENTENCE = re.compile(r"[.!?](?:(\s+)(?=[A-Z\"“#¿¡(])|[)\"”](\s+))")
 _CLAUSE = re.compile(r";|\s(?:but|however|instead|pero|mais)\s", re.IGNORECASE)
 _SUBJECT_TAGS = re.compile(r"^(?:\s*(?:\[[^\]]{0,60}\]|(?:re|fwd?|aw|tr|sv)\s*:))+\s*", re.IGNORECASE)
 _SLOT = re.compile(r"^(?:[-*•·–]\s+)?\(?\d{1,2}(?:[:h.]\d\d)?\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}")
@@ -450,10 +452,11 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     spans = []
     pos = 0
     for m in _SENTENCE.finditer(text):
-        last = text[max(pos, m.start() - 8) : m.start()].rsplit(None, 1)
+        start = m.start(1) if m.start(1) >= 0 else m.start(2)
+        last = text[max(pos, start - 8) : start].rsplit(None, 1)
         if last and last[-1].lower() in _ABBREVIATIONS:
             continue
-        spans.append((pos, m.start()))
+        spans.append((pos, start))
         pos = m.end()
         if len(spans) >= MAX_SENTENCES:
             return spans
