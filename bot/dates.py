@@ -112,6 +112,7 @@ class Grammar:
     credential: re.Pattern[str]
     action: re.Pattern[str]
     action_hint: re.Pattern[str]  # what every match of `action` contains ("will send"): a unit without it has no action
+    decision_words: tuple[str, ...]  # a word of each decision cue: a text with none of them has no decision cue
     date_intro: re.Pattern[str]  # "by", "on", "until", "le": right before a yearless numeric date ("by 16/10")
 
 
@@ -254,6 +255,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
             r"|(?:^|(?<=[:–—-]))\s{0,2}" + _NOT_NAME + r"(?P<one>[A-Z][a-z]{1,20}))"
             r"\s{1,2}(?:(?:will|to|shall|should)\s{1,2})(?P<verb>" + _alt(w["action_verbs"]) + r")(?!\w)"
         ),
+        decision_words=tuple(sorted({max(p.lower().split(), key=len) for p in w["decision_cues"] if p.strip()})),
         action_hint=re.compile(r"(?:will|to|shall|should)\s{1,2}" + _alt(w["action_verbs"]) + r"(?!\w)"),
         date_intro=re.compile(r"(?<!\w)" + _alt(intro) + r"\s{1,2}$"),
     )

@@ -1292,7 +1292,9 @@ def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionIte
         # Sentences are split at whitespace, so what a sentence matches the whole unit contains: most units have
         # neither "Name will <verb>" nor "Action:", and their sentences need not be read.
         hints = [] if listed else [h.start() for h in g.action_hint.finditer(unit.text)]
-        if not listed and not hints and _ACTION_HINT.search(unit.text) is None:
+        if not listed and not hints and not (
+            ("-" in unit.text or ":" in unit.text or "–" in unit.text) and _ACTION_HINT.search(unit.text) is not None
+        ):
             continue
         for a, b in [(0, len(unit.text))] if listed else _unit_sentences(unit):
             sentence = unit.text[a:b]
@@ -1396,7 +1398,9 @@ def _summary(st: _State, units: list[_Unit], titles: list[str], g: Grammar) -> S
         if len(sections) >= 15:
             break
     decided = g.cues["decision_cues"]
-    for u in units[:MAX_UNITS]:
+    # Every cue holds one of these words: a post (its units joined) without any of them has no decision to read.
+    joined = "\n".join(u.low for u in units[:MAX_UNITS])
+    for u in units[:MAX_UNITS] if any(word in joined for word in g.decision_words) else ():
         if len(decisions) >= 10:
             break
         if decided.search(u.low) is None:  # no sentence of it has a cue (they are split at whitespace)
