@@ -267,6 +267,20 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             cur_urls.extend(urls)
             prev_raw = s
             continue
+        # Most lines go on a paragraph: a line that starts with a small letter (not "a) ", "b. ") cannot be a heading
+        # (but "section 3", "item 4"), a bullet, a slot or a field; without ':' at its end or '|' it is no label, date
+        # heading or table row. It joins the paragraph or item above as the end of this loop would.
+        if (
+            cur and (cur_kind == "plain" or cur_kind == "bullet")
+            and "a" <= s[0] <= "z" and s[1:2] != "." and s[1:2] != ")" and (s[0] not in "ias" or _HEADING.match(s) is None)
+            and not s.endswith(":") and "|" not in s
+            and not prev_raw.rstrip(")\"”*").endswith((".", "!", "?")) and not (len(prev_raw) < 30 and prev_raw.endswith(","))
+        ):
+            heading_fresh = False
+            cur.append(s)
+            cur_urls.extend(urls)
+            prev_raw = s
+            continue
         strong = bool(_HEADING.match(s))
         soft = (
             not strong
