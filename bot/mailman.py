@@ -183,20 +183,16 @@ def record_error(store: Store, config: Config, error: str, now: datetime) -> int
 def status_lines(store: Store) -> list[str]:
     """What `listbot status` says about Mailman (nothing when it was never read)."""
     lines = []
-    raw = store.get_value(ROSTER_KEY)
-    if raw:
-        try:
-            data = json.loads(raw)
-            lines.append(f"mailman: {len(data['addresses'])} addresses from {data['source']}, read {data['fetched_utc']}")
-        except (ValueError, KeyError, TypeError):
-            pass
-    raw = store.get_value(ERROR_KEY)
-    if raw:
-        try:
-            error = json.loads(raw)
-            lines.append(f"mailman: last try at {error['at_utc']} failed: {error['error']}")
-        except (ValueError, KeyError, TypeError):
-            pass
+    for key, say in (
+        (ROSTER_KEY, lambda d: f"mailman: {len(d['addresses'])} addresses from {d['source']}, read {d['fetched_utc']}"),
+        (ERROR_KEY, lambda d: f"mailman: last try at {d['at_utc']} failed: {d['error']}"),
+    ):
+        raw = store.get_value(key)
+        if raw:
+            try:
+                lines.append(say(json.loads(raw)))
+            except (ValueError, KeyError, TypeError):
+                pass
     return lines
 
 
