@@ -90,7 +90,6 @@ class Grammar:
     fuzzy_re: re.Pattern[str]
     relative: re.Pattern[str]
     today_words: frozenset[str]
-    tomorrow_words: frozenset[str]
     prefilter: re.Pattern[str]  # month names
     month_tokens: frozenset[str]
     relative_tokens: frozenset[str]
@@ -229,7 +228,6 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         fuzzy_re=re.compile(fuzzy_re),
         relative=re.compile(relative),
         today_words=frozenset(w["today"]),
-        tomorrow_words=frozenset(w["tomorrow"]),
         prefilter=re.compile(prefilter),
         month_tokens=frozenset(_tokens(" ".join(months))),
         relative_tokens=frozenset(_tokens(" ".join(list(weekdays) + w["today"] + w["tomorrow"]))),

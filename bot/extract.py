@@ -153,11 +153,6 @@ class _Unit:
         self.low = lower(self.text)
 
 
-@dataclass
-class _Sections:
-    titles: list[str] = field(default_factory=list)
-
-
 def _clean(line: str) -> tuple[str, list[str]]:
     """A line without URLs, markup and emphasis (URLs returned apart), whitespace folded."""
     urls: list[str] = []
@@ -436,17 +431,6 @@ def _distance(c: _Cue, start: int, end: int) -> int:
     if c.start >= end:
         return c.start - end
     return 0
-
-
-@dataclass
-class _Found:
-    """One date in one unit, with what was decided about it."""
-
-    raw: RawDate
-    sentence: str
-    s_start: int
-    unit: _Unit
-    index: int  # order in the post
 
 
 # A full stop after these does not end a sentence ("by 11:59 p.m. Eastern Time", "Sept. 20").

@@ -201,10 +201,6 @@ def _deadline_time(config: Config) -> time:
     return time.fromisoformat(config.reminders.deadline_time)
 
 
-def _defaults(item: Item, config: Config) -> tuple[str, ...]:
-    return config.reminders.deadline_offsets if item.type == "deadline" else config.reminders.meeting_offsets
-
-
 class _Audiences:
     """Who is reminded of an item, with which offsets, in which zone: resolved once per tick."""
 

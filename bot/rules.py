@@ -205,12 +205,6 @@ def _lowered(regex: re.Pattern[str]) -> re.Pattern[str] | None:
         return None
 
 
-def phrase_regex(phrases: list[str]) -> str:
-    """Phrases as one case-insensitive regex on word boundaries, any run of spaces matching a space."""
-    parts = [r"\s+".join(re.escape(w) for w in p.split()) for p in sorted(set(phrases), key=len, reverse=True) if p.strip()]
-    return r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)" if parts else r"(?!x)x"
-
-
 def _cue(path: Path, where: str, name: str, table: dict[str, Any]) -> Cue:
     for key in table:
         if key not in _CUE_KEYS:
