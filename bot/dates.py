@@ -95,6 +95,7 @@ class Grammar:
     relative_tokens: frozenset[str]
     month_day: re.Pattern[str] | None  # "Thursday the 15th": a day of the month with no month written
     month_day_tokens: frozenset[str]
+    month_day_hint: re.Pattern[str] | None  # the part of month_day that holds no weekday: most text has "the", few "the 15th"
     range_join: re.Pattern[str]
     two_dates: re.Pattern[str]
     time_re: re.Pattern[str]
@@ -179,6 +180,9 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         r"(?<!\w)(?:" + wd + r"\s{1,3})?(?:" + _alt(w["month_day_articles"]) + r")\s{1,2}(?P<d>[0-3]?\d)(?:"
         + _alt(w["ordinal_suffixes"]) + r")(?=\s{0,2}(?:[,.;:!?)]|$|(?:at|by|from)\s))"
     ) if w["month_day_articles"] and w["ordinal_suffixes"] else None
+    month_day_hint = (
+        r"(?:" + _alt(w["month_day_articles"]) + r")\s{1,2}[0-3]?\d(?:" + _alt(w["ordinal_suffixes"]) + r")"
+    ) if month_day else None
     range_join = r"^(?:\s{0,2}" + _DASH + r"\s{0,2}|\s{1,2}" + _alt(w["range_words"]) + r"\s{1,2})$"
     hour = r"(?:[01]?\d|2[0-3])"
     # "1400 UTC", and "1400 to 1600 UTC" / "0930-1100 GMT": four digits are a time only with the zone after them
@@ -233,6 +237,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         relative_tokens=frozenset(_tokens(" ".join(list(weekdays) + w["today"] + w["tomorrow"]))),
         month_day=re.compile(month_day) if month_day else None,
         month_day_tokens=frozenset(_tokens(" ".join(w["month_day_articles"]))),
+        month_day_hint=re.compile(month_day_hint) if month_day_hint else None,
         range_join=re.compile(range_join),
         two_dates=re.compile(r"^\s{1,3}$"),
         time_re=re.compile(time_re, re.IGNORECASE),
@@ -308,11 +313,14 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
     found: list[RawDate] = []
     words = _tokens(text)
     relative = not words.isdisjoint(g.relative_tokens)
-    iso = ("-" in text or "/" in text) and _ISO_HINT.search(text) is not None
     has_month = not words.isdisjoint(g.month_tokens)
+    # "the" is in most text, "the 15th" in little: the day is looked for only where the article is
+    month_day = (
+        g.month_day_hint is not None and not words.isdisjoint(g.month_day_tokens) and g.month_day_hint.search(text) is not None
+    )
+    iso = ("-" in text or "/" in text) and _ISO_HINT.search(text) is not None
     numeric = ("/" in text or "." in text) and _NUM_HINT.search(text) is not None and _NUMERIC.search(text) is not None
     short = "/" in text and _NUMERIC_SHORT.search(text) is not None
-    month_day = g.month_day is not None and not words.isdisjoint(g.month_day_tokens)
     if not (has_month or relative or iso or numeric or short or month_day):
         return []
     if short:
