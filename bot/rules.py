@@ -178,6 +178,8 @@ def _hints(regex: re.Pattern[str] | None) -> tuple[str, ...]:
             if depth < 0:
                 break
             i += 1
+        if inner[i + 1 : i + 2] in ("?", "*", "{"):
+            return ()  # '(?:a|b)?c': a match need not start with a or b
         found = _top_level(inner[:i])
         if found is None:
             return ()
@@ -367,6 +369,17 @@ def _has_phrase(text: str, phrase: str) -> bool:
     return False
 
 
+def _match_at(regex: re.Pattern[str], text: str, words: tuple[str, ...]) -> bool:
+    """regex.search(text) is not None, for a regex whose every match starts with one of `words` (see _hints)."""
+    for word in words:
+        at = text.find(word)
+        while at >= 0:
+            if regex.match(text, at):  # (a look-behind or \b at its start still sees the text before `at`)
+                return True
+            at = text.find(word, at + 1)
+    return False
+
+
 @dataclass(frozen=True)
 class Places:
     """What rules look at, prepared once per message."""
@@ -412,7 +425,9 @@ def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
                 break
             if low is None:
                 hits += 1 if regex.search(raw[cue.where]) else 0
-            elif not hint or any(h in lower[cue.where] for h in hint):  # str.find is much cheaper than the regex
+            elif hint:  # tried only where one of its first words is: str.find is much cheaper than a regex pass
+                hits += 1 if _match_at(low, lower[cue.where], hint) else 0
+            else:
                 hits += 1 if low.search(lower[cue.where]) else 0
         score += cue.weight * min(hits, cue.max_hits)
     if score < rule.threshold:
