@@ -1290,15 +1290,18 @@ def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionIte
         # Sentences are split at whitespace, so what a sentence matches the whole unit contains: most units have
         # neither "Name will <verb>" nor "Action:", and their sentences need not be read.
         hints = [] if listed else [h.start() for h in g.action_hint.finditer(unit.text)]
-        if not listed and not hints and not (
-            ("-" in unit.text or ":" in unit.text or "–" in unit.text) and _ACTION_HINT.search(unit.text) is not None
-        ):
+        prefixed = ("-" in unit.text or ":" in unit.text or "–" in unit.text) and _ACTION_HINT.search(unit.text) is not None
+        if not listed and not hints and not prefixed:
             continue
         for a, b in [(0, len(unit.text))] if listed else _unit_sentences(unit):
+            # ("will send" never spans two sentences: only one that holds a hint can match; no sentence of a unit
+            # without "Action:" starts with it)
+            hinted = listed or any(a <= h < b for h in hints)
+            if not hinted and not prefixed:
+                continue
             sentence = unit.text[a:b]
-            # ("will send" never spans two sentences: only one that holds a hint can match)
-            m = g.action.search(sentence) if listed or any(a <= h < b for h in hints) else None
-            explicit = _ACTION_PREFIX.match(sentence)
+            m = g.action.search(sentence) if hinted else None
+            explicit = _ACTION_PREFIX.match(sentence) if prefixed else None
             if not (m or explicit or listed):
                 continue
             text = _mask(_short(sentence, TEXT_LEN), g)
