@@ -93,6 +93,7 @@ class Grammar:
     prefilter: re.Pattern[str]  # month names
     month_tokens: frozenset[str]
     relative_tokens: frozenset[str]
+    date_tokens: frozenset[str]  # month_tokens | relative_tokens
     month_day: re.Pattern[str] | None  # "Thursday the 15th": a day of the month with no month written
     month_day_tokens: frozenset[str]
     month_day_hint: re.Pattern[str] | None  # the part of month_day that holds no weekday: most text has "the", few "the 15th"
@@ -235,6 +236,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         prefilter=re.compile(prefilter),
         month_tokens=frozenset(_tokens(" ".join(months))),
         relative_tokens=frozenset(_tokens(" ".join(list(weekdays) + w["today"] + w["tomorrow"]))),
+        date_tokens=frozenset(_tokens(" ".join(months))) | frozenset(_tokens(" ".join(list(weekdays) + w["today"] + w["tomorrow"]))),
         month_day=re.compile(month_day) if month_day else None,
         month_day_tokens=frozenset(_tokens(" ".join(w["month_day_articles"]))),
         month_day_hint=re.compile(month_day_hint) if month_day_hint else None,
@@ -311,12 +313,15 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
     orig = text
     text = low if low is not None else lower(text)
     found: list[RawDate] = []
-    words = _tokens(text)
-    relative = not words.isdisjoint(g.relative_tokens)
-    has_month = not words.isdisjoint(g.month_tokens)
+    words = text.translate(_PUNCT).split()  # as _tokens, without making a set: most text names no month or day
+    if g.date_tokens.isdisjoint(words):
+        relative = has_month = False
+    else:
+        relative = not g.relative_tokens.isdisjoint(words)
+        has_month = not g.month_tokens.isdisjoint(words)
     # "the" is in most text, "the 15th" in little: the day is looked for only where the article is
     month_day = (
-        g.month_day_hint is not None and not words.isdisjoint(g.month_day_tokens) and g.month_day_hint.search(text) is not None
+        g.month_day_hint is not None and g.month_day_hint.search(text) is not None and not g.month_day_tokens.isdisjoint(words)
     )
     iso = ("-" in text or "/" in text) and _ISO_HINT.search(text) is not None
     numeric = ("/" in text or "." in text) and _NUM_HINT.search(text) is not None and _NUMERIC.search(text) is not None
