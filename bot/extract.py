@@ -248,6 +248,21 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             prev_raw = ""
             last_indent = -1
             continue
+        # Most lines go on a paragraph: a line that starts with a small letter (not "a) ", "b. ") cannot be a heading
+        # (but "section 3", "item 4"), a bullet, a slot or a field; without ':' at its end or '|' it is no label, date
+        # heading or table row. It joins the paragraph or item above as the end of this loop would.
+        goes_on = (
+            cur and (cur_kind == "plain" or cur_kind == "bullet")
+            and "a" <= s[0] <= "z" and s[1:2] != "." and s[1:2] != ")" and (s[0] not in "ias" or _HEADING.match(s) is None)
+            and not s.endswith(":") and "|" not in s
+            and not prev_raw.rstrip(")\"”*").endswith((".", "!", "?")) and not (len(prev_raw) < 30 and prev_raw.endswith(","))
+        )
+        if goes_on and cur_kind == "plain":  # (only an item's lines hang: a paragraph's indentation is not looked at)
+            heading_fresh = hung = False
+            cur.append(s)
+            cur_urls.extend(urls)
+            prev_raw = s
+            continue
         # "  Session A: 13:00-14:30 UTC - cooperation between" / "             CSIRTs and law enforcement": a line
         # indented deeper than the item above it (or as deep as a line that already hung from it) goes on with it.
         indent = len(raw) - len(raw.lstrip(" \t"))
@@ -262,15 +277,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             cur_urls.extend(urls)
             prev_raw = s
             continue
-        # Most lines go on a paragraph: a line that starts with a small letter (not "a) ", "b. ") cannot be a heading
-        # (but "section 3", "item 4"), a bullet, a slot or a field; without ':' at its end or '|' it is no label, date
-        # heading or table row. It joins the paragraph or item above as the end of this loop would.
-        if (
-            cur and (cur_kind == "plain" or cur_kind == "bullet")
-            and "a" <= s[0] <= "z" and s[1:2] != "." and s[1:2] != ")" and (s[0] not in "ias" or _HEADING.match(s) is None)
-            and not s.endswith(":") and "|" not in s
-            and not prev_raw.rstrip(")\"”*").endswith((".", "!", "?")) and not (len(prev_raw) < 30 and prev_raw.endswith(","))
-        ):
+        if goes_on:
             heading_fresh = False
             cur.append(s)
             cur_urls.extend(urls)
