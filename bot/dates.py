@@ -323,8 +323,10 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
     month_day = (
         g.month_day_hint is not None and g.month_day_hint.search(text) is not None and not g.month_day_tokens.isdisjoint(words)
     )
-    iso = ("-" in text or "/" in text) and _ISO_HINT.search(text) is not None
-    numeric = ("/" in text or "." in text) and _NUM_HINT.search(text) is not None and _NUMERIC.search(text) is not None
+    # Both need a year of four digits: most units hold a full stop or a dash, few a "19" or "20"
+    year = "20" in text or "19" in text
+    iso = year and ("-" in text or "/" in text) and _ISO_HINT.search(text) is not None
+    numeric = year and ("/" in text or "." in text) and _NUM_HINT.search(text) is not None and _NUMERIC.search(text) is not None
     short = "/" in text and _NUMERIC_SHORT.search(text) is not None
     if not (has_month or relative or iso or numeric or short or month_day):
         return []

@@ -80,6 +80,7 @@ class Rule:
     vetoes: tuple[tuple[str, re.Pattern[str]], ...]  # (where, regex): a match means the rule does not hit
     path: str = ""
     vetoes_lowered: tuple[re.Pattern[str] | None, ...] = ()  # as Cue.lowered
+    veto_hints: tuple[tuple[str, ...], ...] = ()  # per lowered veto: words one of which its match must start with
     reach: tuple[float, ...] = ()  # per cue: the most that cue and the ones after it can add to the score
 
 
@@ -297,6 +298,7 @@ def _rule(path: Path) -> Rule:
         vetoes=tuple(vetoes),
         path=str(path),
         vetoes_lowered=tuple(_lowered(r) for _, r in vetoes),
+        veto_hints=tuple(_hints(_lowered(r)) for _, r in vetoes),
         reach=tuple(
             sum(c.weight * min(c.max_hits, len(c.phrases) + len(c.regexes)) for c in cues[i:]) for i in range(len(cues))
         ),
@@ -433,8 +435,12 @@ def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
     if score < rule.threshold:
         return False, score
     # Vetoes are looked at only for a rule that would hit: most rules do not, and a veto costs a regex pass.
-    for (where, regex), low in zip(rule.vetoes, rule.vetoes_lowered, strict=True):
-        if low.search(lower[where]) if low else regex.search(raw[where]):
+    for (where, regex), low, hint in zip(rule.vetoes, rule.vetoes_lowered, rule.veto_hints, strict=True):
+        if low is None:
+            vetoed = regex.search(raw[where]) is not None
+        else:
+            vetoed = _match_at(low, lower[where], hint) if hint else low.search(lower[where]) is not None
+        if vetoed:
             return False, 0.0
     return True, score
 
