@@ -244,10 +244,11 @@ def _lead(word: str) -> str:
 
 def _words(text: str) -> frozenset[str]:
     """Every run of letters and digits in `text` (and a few longer strings, harmless here)."""
+    if text.isascii():
+        return frozenset(text.translate(_NOT_ALNUM).split())
     words = set(text.translate(_NOT_ALNUM).split())
-    if not text.isascii():  # "“call": a non-ASCII mark left on a word
-        for w in [w for w in words if not w.isalnum()]:
-            words.update(_ALNUM_RUN.findall(w))
+    for w in [w for w in words if not w.isalnum()]:  # "“call": a non-ASCII mark left on a word
+        words.update(_ALNUM_RUN.findall(w))
     return frozenset(words)
 
 
