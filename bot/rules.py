@@ -67,6 +67,7 @@ class Cue:
     hints: tuple[tuple[str, ...], ...] = ()  # per lowered regex: words one of which its match must start with
     # the phrases grouped by their first word, with the letters and digits that word starts with ("" if none)
     by_first_word: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    phrase_words: dict[str, frozenset[str]] = field(default_factory=dict)  # per phrase: _words(phrase)
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,8 @@ def _cue(path: Path, where: str, name: str, table: dict[str, Any]) -> Cue:
     for phrase in phrases:
         groups.setdefault(phrase.split(" ", 1)[0], []).append(phrase)
     return Cue(where, weight, max_hits, tuple(regexes), phrases, lowered, tuple(_hints(low) for low in lowered),
-               tuple((first, _lead(first), tuple(group)) for first, group in groups.items()))
+               tuple((first, _lead(first), tuple(group)) for first, group in groups.items()),
+               {phrase: _words(phrase) for phrase in phrases})
 
 
 _ALNUM_RUN = re.compile(r"[^\W_]+")  # letters and digits: exactly the characters str.isalnum() accepts
@@ -422,7 +424,9 @@ def rule_hits(msg: Message | Places, rule: Rule) -> tuple[bool, float]:
             if (lead not in in_text) if lead else (first not in text):
                 continue
             for phrase in group:
-                hits += 1 if _has_phrase(text, phrase) else 0
+                # A phrase found on word boundaries has each of its words among the text's: set lookups first
+                if cue.phrase_words[phrase] <= in_text and _has_phrase(text, phrase):
+                    hits += 1
         for regex, low, hint in zip(cue.regexes, cue.lowered, cue.hints, strict=True):
             if hits >= cue.max_hits:
                 break

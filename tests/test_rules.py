@@ -181,6 +181,8 @@ def test_missing_folder():
         (r"(?:[\d-]+ )?volunteers", ()),
         (r"(?:ab|cd) x", ()),  # words too short to be worth a look
         (r"(a|b)c|d", ()),
+        (r"(?:seeking|looking for)? volunteers", ()),  # the group may be absent: a match can start elsewhere
+        (r"\b(call|meeting)s?\b", ("call", "meeting")),
     ],
 )
 def test_pattern_hints_never_skip_a_match(pattern, hints):
@@ -190,3 +192,36 @@ def test_pattern_hints_never_skip_a_match(pattern, hints):
     from bot.rules import _hints
 
     assert _hints(re.compile(pattern)) == hints
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("we are seeking volunteers", True),
+        ("unseeking volunteers", False),  # the look-behind at the start still sees the text before the word
+        ("seeking seeking volunteers", True),  # not the first place the word is
+        ("seeking reviewers", False),
+    ],
+)
+def test_hinted_patterns_match_as_a_search_would(text, found):
+    import re
+
+    from bot.rules import _hints, _match_at
+
+    pattern = re.compile(r"(?<!\w)(?:seeking|looking for) volunteers")
+    words = _hints(re.compile(r"(?:seeking|looking for) volunteers"))
+    assert _match_at(pattern, text, words) is found is (pattern.search(text) is not None)
+
+
+def test_phrases_with_marks_and_vetoes_still_count(rules_copy: Path):
+    # A phrase is looked for only when each of its words is a word of the text: an apostrophe, a non-ASCII quote or
+    # a line break around it must not hide it; a veto tried only where its first words are still vetoes.
+    (rules_copy / "poll.toml").write_text(
+        'description = "A poll"\nkind = "announcement"\npriority = 1\nthreshold = 2\n'
+        '[body]\nweight = 1\nphrases = ["merci d\'envoyer", "vote now"]\n'
+        "[veto]\nbody = ['(?i)\\b(cancelled|withdrawn) (poll|vote)\\b']\n"
+    )
+    rs = load_rules(rules_copy)
+    assert classify(msg("x", "«Merci d'envoyer» vos choix.\nVote\nnow!"), rs)[1][:1] == ("poll",)
+    assert classify(msg("x", "Merci d'envoyer vos choix. Vote now. (Cancelled vote, sorry.)"), rs)[1][:1] != ("poll",)
+    assert classify(msg("x", "Merci d'envoyer. Vote nowhere."), rs)[1][:1] != ("poll",)
