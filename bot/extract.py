@@ -1344,12 +1344,18 @@ def _action_items(st: _State, units: list[_Unit], g: Grammar) -> tuple[ActionIte
 def _links(text: str, g: Grammar) -> tuple[Link, ...]:
     out: list[Link] = []
     seen: set[str] = set()
-    for line in text[:MAX_TEXT].split("\n"):
-        if len(out) >= 40:
+    text = text[:MAX_TEXT]
+    pos = 0
+    while len(out) < 40:
+        # the next line that holds "http" or "www." (most lines hold neither)
+        found = [at for at in (text.find("http", pos), text.find("www.", pos)) if at >= 0]
+        if not found:
             break
-        if "http" not in line and "www." not in line:
-            continue
-        line = line[:MAX_LINE]
+        start = text.rfind("\n", 0, min(found)) + 1
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line = text[start:end][:MAX_LINE]
+        pos = end + 1
         for m in _MD_LINK.finditer(line):
             url = m.group(2)
             if url.startswith(("http://", "https://")) and url not in seen:
