@@ -333,7 +333,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             prev_raw = s
             continue
         if (
-            (_BULLET.match(s) or _SLOT.match(s) or (cur_kind != "kv" and _NAMED_SLOT.match(s)))
+            _item_start(s, cur_kind != "kv")
             and not (len(s) <= 40 and _only_date(s, g))
             # "...held on Sept 14th from" / "8:30am to 5pm EAT at the hotel", "...on Thursday 24 June 2021," /
             # "13:00-14:30 UTC.": a wrapped line, not an agenda slot
@@ -402,6 +402,17 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
         prev_raw = s
     flush()
     return units, titles
+
+
+def _item_start(s: str, named: bool) -> bool:
+    """s starts a bullet or an agenda slot (with named: also a named slot). A line led by a letter is a bullet only as
+    "a) " or "B. ", and a slot only when named and led by a capital: the patterns are tried only where they can hold."""
+    c = s[0]
+    if "a" <= c <= "z" or "A" <= c <= "Z":
+        return bool(
+            (s[1:2] in (".", ")") and _BULLET.match(s)) or (named and c <= "Z" and _NAMED_SLOT.match(s))
+        )
+    return bool(_BULLET.match(s) or _SLOT.match(s) or (named and _NAMED_SLOT.match(s)))
 
 
 def _only_date(s: str, g: Grammar) -> bool:
