@@ -111,6 +111,7 @@ class Grammar:
     not_deadline_prep: re.Pattern[str]
     moved_prep: re.Pattern[str]
     credential: re.Pattern[str]
+    credential_ends: tuple[str, ...]  # the last word of each credential phrase, lower-case: one is in every match
     action: re.Pattern[str]
     action_hint: re.Pattern[str]  # what every match of `action` contains ("will send"): a unit without it has no action
     decision_words: tuple[str, ...]  # a word of each decision cue: a text with none of them has no decision cue
@@ -253,6 +254,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         weak_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["weak_deadline_preps"]) + words_between + r"[\s,]{0,3}$"),
         not_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["not_deadline_preps"]) + r"(?:\s{1,2}the)?\s{0,2}$"),
         moved_prep=re.compile(r"(?<!\w)" + _alt(w["extension_cues"]) + r"(?:\s{1,2}\w{1,10}){0,2}\s{0,2}$"),
+        credential_ends=tuple(sorted({p.lower().split()[-1] for p in w["credential_words"] if p.strip()})),
         credential=re.compile(r"(?<!\w)(" + _alt(w["credential_words"]) + r")(\s{0,3}(?:is|:|=|-)?\s{0,3})([^\s,;)\]]+)", re.IGNORECASE),
         action=re.compile(
             r"(?:@(?P<at>[A-Z][\w'’-]+(?:\s(?:van|von|de|der|da|di|du|[A-Z][\w'’-]+)){0,3})"

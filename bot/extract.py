@@ -482,8 +482,12 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 
 def _mask(text: str, g: Grammar) -> str:
     """Credentials ('password: x', 'passcode 1234', '?pwd=') replaced by ****."""
-    text = g.credential.sub(lambda m: m.group(1) + (m.group(2) or " ") + "****", text)
-    return _LINK_PARAM.sub(r"\1****", text)
+    # Most text holds no credential word: an ASCII text (whose case the pattern folds as lower() does) is looked at
+    # only when one of their last words is in it.
+    low = text.lower()
+    if not text.isascii() or any(word in low for word in g.credential_ends):
+        text = g.credential.sub(lambda m: m.group(1) + (m.group(2) or " ") + "****", text)
+    return _LINK_PARAM.sub(r"\1****", text) if "=" in text else text
 
 
 def _short(text: str, limit: int) -> str:
