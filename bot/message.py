@@ -308,7 +308,9 @@ def split_body(body: str) -> tuple[str, str, str, str]:
         if not in_forward and (
             _REPLY_HEADER.match(stripped)
             or (_OUTLOOK_FROM.match(stripped) and i + 1 < n and _OUTLOOK_NEXT.match(lines[i + 1].strip()))
-            or (_WROTE_TAIL.search(stripped) and i + 1 < n and lines[i + 1].lstrip().startswith(">"))
+            # _WROTE_TAIL ends in ':' and stripped has no trailing space: the endswith test spares most lines its scan
+            or (stripped.endswith(":") and _WROTE_TAIL.search(stripped) and i + 1 < n
+                and lines[i + 1].lstrip().startswith(">"))
         ):
             quoted.extend(lines[i:])
             break
