@@ -159,3 +159,35 @@ def test_raw_8bit_headers_and_bodies():
     assert read_message(raw, received=RECEIVED).subject == "Appel à contributions"
     raw = b"From: z@example.org\r\nSubject: caf\xe9 cr\xe8me\r\n\r\nbody"
     assert read_message(raw, received=RECEIVED).subject == "café crème"
+
+
+@pytest.mark.parametrize(
+    "boundary, linesep, close",
+    [("b1", "\n", "--"), ("a.b*c(d)+?[x] |^$\\", "\r\n", "--  "), ("==x==", "\r", ""), ("q", "\n", "-- \t")],
+)
+def test_multipart_boundaries_parse_as_with_a_compiled_pattern(boundary, linesep, close):
+    # bot.message gives email.feedparser a boundary test without a regex per mail (Python < 3.13): the parse
+    # tree must be the one the stdlib's own compiled pattern gives.
+    import email
+    import email.feedparser
+    import re
+
+    quoted = boundary.replace("\\", "\\\\")
+    lines = [
+        f'Content-Type: multipart/mixed; boundary="{quoted}"', "", "preamble", f"--{boundary}", f"--{boundary} \t",
+        "Content-Type: text/plain", "", "one", f"--{boundary}x", f"-{boundary}", f"--{boundary}",
+        "", "two", f"--{boundary}{close}", "epilogue", "",
+    ]
+    raw = linesep.join(lines).encode()
+
+    def tree(msg):
+        return [(p._headers, p.preamble, p.epilogue, [type(d) for d in p.defects], p.get_payload()) for p in msg.walk()
+                if not p.is_multipart()] + [(msg.preamble, msg.epilogue, len(msg.get_payload()))]
+
+    ours = email.feedparser.re
+    try:
+        email.feedparser.re = re
+        expected = tree(email.message_from_bytes(raw))
+    finally:
+        email.feedparser.re = ours
+    assert tree(email.message_from_bytes(raw)) == expected
