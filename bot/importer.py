@@ -94,8 +94,27 @@ def _maildir(path: Path) -> Iterator[RawMail]:
             yield RawMail(f"{path}#{key}", None, str(exc))
 
 
+# Patterns that start with a fixed byte: re scans for it at C speed (for "^" in MULTILINE mode it tries every
+# position, and bytes.find of these needles is slower still: they end in a space, which prose is full of).
+_FROM_AFTER_NEWLINE = re.compile(rb"\nFrom ")
+_QUOTED_FROM_AFTER_NEWLINE = re.compile(rb"\n>>?From ")
+_QUOTED_FROM = re.compile(rb"^>(?=>?From )", re.MULTILINE)  # the '>' that mboxrd put before a body's "From "
+_BLOCK = 1 << 20  # bytes read at a time (then up to the end of a line)
+
+
+def _from_lines(data: bytes) -> Iterator[int]:
+    """Where the lines of data that start with "From " start."""
+    if data.startswith(b"From "):
+        yield 0
+    for m in _FROM_AFTER_NEWLINE.finditer(data):
+        yield m.start() + 1
+
+
 def _mbox(path: Path) -> Iterator[RawMail]:
-    """An mbox split on its "From " lines (mboxrd: ">From " at a line start is unquoted one level)."""
+    """An mbox split on its "From " lines (mboxrd: ">From " at a line start is unquoted one level).
+
+    Read in blocks of whole lines, in which re finds the lines that start with "From " (a Python test of each
+    line cost more than the rest of the split)."""
     try:
         f = path.open("rb")
     except OSError as exc:
@@ -103,23 +122,42 @@ def _mbox(path: Path) -> Iterator[RawMail]:
         return
     with f:
         index = 0
-        lines: list[bytes] = []
-        for line in f:
-            # A separator is "From <sender> <asctime date>" at the start or after a blank line: a body
-            # line "From the meeting ..." that a careless archiver did not quote is not one.
-            if line.startswith(b"From ") and (not lines or not lines[-1].strip()) and _SEPARATOR.match(line):
-                if lines:
-                    yield RawMail(f"{path}#{index}", _unquote(lines))
+        pieces: list[bytes] = []  # the message read so far, in runs of whole lines
+        blank = True  # the message so far is empty or ends in a blank line
+        while True:
+            data = f.read(_BLOCK)
+            if not data:
+                break
+            if not data.endswith(b"\n"):
+                data += f.readline()  # up to the end of the line (at the end of the file, there may be none)
+            start = 0  # where the part of the current message in this block starts
+            for at in _from_lines(data):
+                end = data.find(b"\n", at) + 1 or len(data)
+                # A separator is "From <sender> <asctime date>" at the start or after a blank line: a body
+                # line "From the meeting ..." that a careless archiver did not quote is not one.
+                if at == start:
+                    after_blank = blank if at == 0 else True
+                else:
+                    after_blank = not data[data.rfind(b"\n", 0, at - 1) + 1 : at].strip()
+                if not after_blank or not _SEPARATOR.match(data, at, end):  # endpos: the line, as it was read alone
+                    continue
+                if at > start:
+                    pieces.append(data[start:at])
+                if pieces:
+                    yield RawMail(f"{path}#{index}", _unquote(b"".join(pieces)))
                     index += 1
-                lines = []
-            else:
-                lines.append(line)
-        if lines:
-            yield RawMail(f"{path}#{index}", _unquote(lines))
+                pieces = []
+                blank = True
+                start = end
+            if start < len(data):
+                pieces.append(data[start:])
+                blank = not data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].strip()
+        if pieces:
+            yield RawMail(f"{path}#{index}", _unquote(b"".join(pieces)))
 
 
-def _unquote(lines: list[bytes]) -> bytes:
-    data = b"".join(lines)
-    if b">From " not in data:  # most messages quote nothing: no need to look at each line
+def _unquote(data: bytes) -> bytes:
+    # Most messages quote nothing: only a line that starts with ">From " or ">>From " is changed.
+    if not data.startswith((b">From ", b">>From ")) and _QUOTED_FROM_AFTER_NEWLINE.search(data) is None:
         return data
-    return b"".join(line[1:] if line.startswith(b">From ") or line.startswith(b">>From ") else line for line in lines)
+    return _QUOTED_FROM.sub(b"", data)
