@@ -446,13 +446,15 @@ class Store:
         The same thing announced again (same type, same day, similar description) gains a source;
         an extension ("deadline extended to ...") moves the matching item and keeps its history."""
         start_utc, end_utc, all_day = span_utc(start, end, tz)
+        stamp = to_utc_text(now)  # once: every row written here carries it
         day = start[:10]
+        # Only the two columns looked at (a whole items row is 17 values to build, for each candidate)
         candidates = self.db.execute(
-            "SELECT * FROM items WHERE type = ? AND status = 'active' AND substr(start, 1, 10) = ?", (type, day)
+            "SELECT id, what FROM items WHERE type = ? AND status = 'active' AND substr(start, 1, 10) = ?", (type, day)
         ).fetchall()
         for row in candidates:
             if similar(row["what"], what):
-                self._add_source(row["id"], message_id, text, now)
+                self._add_source(row["id"], message_id, text, stamp)
                 return row["id"], "source"
         if extended and type == "deadline":
             window = to_utc_text(start_utc - timedelta(days=366))
@@ -471,7 +473,7 @@ class Store:
                         actor=actor,
                         note=f"extended in {message_id}",
                     )
-                    self._add_source(row["id"], message_id, text, now)
+                    self._add_source(row["id"], message_id, text, stamp)
                     return row["id"], "extended"
         cur = self.db.execute(
             'INSERT INTO items (type, what, who, start, "end", start_utc, end_utc, all_day, "where", approx, conflict,'
@@ -489,22 +491,22 @@ class Store:
                 int(approx),
                 conflict,
                 int(bool(conflict) or approx),
-                to_utc_text(now),
-                to_utc_text(now),
+                stamp,
+                stamp,
             ),
         )
         item_id = int(cur.lastrowid or 0)
-        self._add_source(item_id, message_id, text, now)
+        self._add_source(item_id, message_id, text, stamp)
         self.db.execute(
             "INSERT INTO item_history (item_id, at_utc, actor, field, old, new, note) VALUES (?,?,?,?,?,?,?)",
-            (item_id, to_utc_text(now), actor, "created", None, start, message_id),
+            (item_id, stamp, actor, "created", None, start, message_id),
         )
         return item_id, "new"
 
-    def _add_source(self, item_id: int, message_id: str, text: str, now: datetime) -> None:
+    def _add_source(self, item_id: int, message_id: str, text: str, added_utc: str) -> None:
         self.db.execute(
             "INSERT OR IGNORE INTO item_sources (item_id, message_id, text, added_utc) VALUES (?,?,?,?)",
-            (item_id, message_id, text, to_utc_text(now)),
+            (item_id, message_id, text, added_utc),
         )
 
     EDITABLE = ("what", "who", "start", "end", "where", "status", "uncertain", "conflict", "approx")
