@@ -33,6 +33,13 @@ def from_utc_text(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
+def _json_list(values: Iterable[Any]) -> str:
+    """json.dumps(list(values)): most lists a message stores (rules, links, action items) are empty, and a call
+    of the JSON encoder for '[]' costs more than a line of Python."""
+    items = list(values)
+    return json.dumps(items) if items else "[]"
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     """Run statements one by one (executescript would COMMIT the migration's transaction early)."""
     for statement in sql.split(";"):
@@ -376,10 +383,10 @@ class Store:
                 sender,
                 to_utc_text(date),
                 kind,
-                json.dumps(list(rules)),
+                _json_list(rules),
                 json.dumps(summary) if summary is not None else None,
-                json.dumps(list(links)),
-                json.dumps(list(action_items)),
+                _json_list(links),
+                _json_list(action_items),
                 route,
                 int(truncated),
                 error,
