@@ -117,9 +117,27 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
         return data.decode("latin-1")
 
 
+# One bare address, or a name of plain words and one address in <>: most From and To headers of list mail. For
+# these, email.utils.getaddresses gives [(name or "", address)], after ~7 us in its character-by-character parser.
+_PLAIN_ADDRESS = re.compile(
+    r"(?:([A-Za-z0-9]+(?: [A-Za-z0-9]+)*) <)?([A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?(1)>)"
+)
+
+
+def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    """email.utils.getaddresses(values), without its parser for one plain address (see _PLAIN_ADDRESS)."""
+    if len(values) == 1:
+        m = _PLAIN_ADDRESS.fullmatch(values[0])
+        if m:
+            return [(m.group(1) or "", m.group(2))]
+    return email.utils.getaddresses(values)
+
+
 def _addresses(values: list[str]) -> tuple[str, ...]:
+    if not values:  # no such header
+        return ()
     try:
-        pairs = email.utils.getaddresses([decode_header(v) for v in values])
+        pairs = _getaddresses([decode_header(v) for v in values])
     except Exception:
         return ()
     return tuple(addr.strip().lower() for _, addr in pairs if "@" in addr)
@@ -465,7 +483,7 @@ def read_message(raw: bytes, *, received: datetime, max_body_bytes: int = 1_000_
     if date is None:
         date = received
     from_header = header("From")
-    from_pairs = email.utils.getaddresses([from_header]) if from_header else []
+    from_pairs = _getaddresses([from_header]) if from_header else []
     sender_name, sender = from_pairs[0] if from_pairs else ("", "")
     message_id = header("Message-ID").strip()
     # msg.get() lower-cases every header name on each call: the names present, once (for KEPT_HEADERS).
