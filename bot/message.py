@@ -10,6 +10,7 @@ import email.parser
 import email.utils
 import hashlib
 import html
+import itertools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -405,37 +406,107 @@ _HEADER_RE: re.Pattern[str] = email.feedparser.headerRE  # type: ignore[attr-def
 _BLANK_RE: re.Pattern[str] = email.feedparser.NLCRE  # type: ignore[attr-defined]
 
 
-def _parse(raw: bytes) -> email.message.Message:
-    """email.message_from_bytes(raw) (compat32), without pushing a single-part body through the parser line by line.
-
-    The header block is found the way FeedParser finds it and parsed by FeedParser; when the mail is neither
-    multipart nor message/* and a blank line ends the block, the rest is its payload, exactly as FeedParser would
-    join it. Anything else (no blank line, no body, multipart) goes through the whole parser."""
-    text = raw.decode("ascii", "surrogateescape")
+def _head_end(text: str) -> int | None:
+    """Where the header block of text ends (after its blank line), found the way FeedParser finds it; None when only
+    the whole parser can tell what the mail is (headers up to the end, a body line right after the headers, which
+    is a defect, or a misplaced envelope line, which the parser may hand to the body)."""
     pos = 0
     while True:
         m = _LINE.match(text, pos)
-        if m is None:  # headers up to the end
-            return email.message_from_bytes(raw)
+        if m is None:
+            return None
         line = m.group()
         if not _HEADER_RE.match(line):
-            if not _BLANK_RE.match(line):  # the body starts without a blank line: a defect, recorded by the parser
-                return email.message_from_bytes(raw)
-            break
-        if pos and line.startswith("From "):  # a misplaced envelope line: the parser may hand it to the body
-            return email.message_from_bytes(raw)
+            return m.end() if _BLANK_RE.match(line) else None
+        if pos and line.startswith("From "):
+            return None
         pos = m.end()
-    head = text[: m.end()]
+
+
+def _single_part(text: str, end: int) -> email.message.Message | None:
+    """text (headers ending at `end`) as FeedParser would read it, when it is neither multipart nor message/*."""
+    head = text[:end]
     # A multipart or message/* type needs "multipart/" or "message/" in its Content-Type, which the parser lower-cases:
     # without them there is no need to parse the headers twice.
     low = head.lower()
     if "multipart/" in low or "message/" in low:
-        return email.message_from_bytes(raw)
+        return None
     msg = email.parser.Parser().parsestr(head, headersonly=True)
     if msg.get_content_maintype() in ("multipart", "message"):
-        return email.message_from_bytes(raw)
-    msg.set_payload(text[m.end() :])
+        return None
+    msg.set_payload(text[end:])
     return msg
+
+
+def _multipart(text: str, end: int) -> email.message.Message | None:
+    """A plain multipart (headers ending at `end`) as FeedParser would read it: preamble, boundary, parts that are
+    neither multipart nor message/*, a closing boundary, epilogue. None for anything else (nested multiparts,
+    digests, CR line ends, a missing or doubled boundary line, parts the single-part path does not take...)."""
+    if "\r" in text:  # then lines end at "\n" only, as the searches below assume
+        return None
+    msg = email.parser.Parser().parsestr(text[:end], headersonly=True)
+    boundary = msg.get_boundary()
+    if (
+        boundary is None
+        or msg.get_content_maintype() != "multipart"
+        or msg.get_content_type() == "multipart/digest"  # its parts default to message/rfc822
+        or str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary")  # a defect
+    ):
+        return None
+    body = text[end:]
+    separator = "--" + boundary
+    # The boundary lines (start, end, closing?), up to the first closing one: FeedParser's test of each line, run
+    # only on the lines that start with the separator.
+    lines: list[tuple[int, int, bool]] = []
+    at = 0 if body.startswith(separator) else body.find("\n" + separator) + 1 or -1
+    while at >= 0:
+        line_end = body.find("\n", at) + 1 or len(body)
+        m = _BOUNDARY_END.match(body, at + len(separator), line_end)  # on the line alone, as the parser sees it
+        if m:
+            lines.append((at, line_end, bool(m.group("end"))))
+            if m.group("end"):
+                break
+        at = body.find("\n" + separator, at) + 1 or -1
+    if len(lines) < 2 or not lines[-1][2]:  # no part, or no closing boundary: the parser notes a defect
+        return None
+    parts: list[email.message.Message | str] = []
+    for (_, part_start, _), (part_end, _, _) in itertools.pairwise(lines):
+        if part_end == part_start:  # boundary lines one after the other: the parser skips them
+            return None
+        part = body[part_start:part_end]
+        head_end = _head_end(part)
+        sub = _single_part(part, head_end) if head_end is not None else None
+        if sub is None:
+            return None
+        # The line break before a boundary line belongs to the boundary (RFC 2046). (Not from get_payload(),
+        # which decodes undecodable bytes with replacement characters.)
+        payload = part[head_end:]
+        if payload.endswith("\n"):
+            sub.set_payload(payload[:-1])
+        parts.append(sub)
+    msg.set_payload(parts)
+    first = lines[0][0]
+    if first:
+        msg.preamble = body[: first - 1]  # without the line break before the first boundary
+    msg.epilogue = body[lines[-1][1] :]
+    return msg
+
+
+def _parse(raw: bytes) -> email.message.Message:
+    """email.message_from_bytes(raw) (compat32), without pushing a body through the parser line by line.
+
+    The header block is found the way FeedParser finds it and parsed by FeedParser; when the mail is neither
+    multipart nor message/* and a blank line ends the block, the rest is its payload, exactly as FeedParser would
+    join it; a plain multipart is cut at its boundary lines and each part read the same way. Anything else (no
+    blank line, no body, nested multiparts, message/*) goes through the whole parser."""
+    text = raw.decode("ascii", "surrogateescape")
+    end = _head_end(text)
+    msg = None
+    if end is not None:
+        msg = _single_part(text, end)
+        if msg is None and "multipart/" in text[:end].lower():
+            msg = _multipart(text, end)
+    return msg if msg is not None else email.message_from_bytes(raw)
 
 
 def read_message(raw: bytes, *, received: datetime, max_body_bytes: int = 1_000_000) -> Message:
