@@ -543,7 +543,11 @@ def read_message(raw: bytes, *, received: datetime, max_body_bytes: int = 1_000_
     except Exception as exc:
         defects.append(f"body unreadable: {exc}")
         body, is_html = "", False
-    body = body.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    # Tested first: most bodies hold neither, and str.replace takes ~3 us on a 10 KB body even when it finds nothing.
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in body:
+        body = body.replace("\x00", "")
     if len(body) > max_body_bytes:
         body = body[:max_body_bytes]
         truncated = True
