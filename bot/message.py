@@ -525,7 +525,7 @@ def _multipart(text: str, end: int) -> email.message.Message | None:
 def _parse(raw: bytes) -> email.message.Message:
     """email.message_from_bytes(raw) (compat32), without pushing a body through the parser line by line.
 
-    The header block is found the way FeedParser finds it and parsed by FeedParser; when the mail is neither
+    The header block is found and read the way FeedParser finds and reads it (_read_head); when the mail is neither
     multipart nor message/* and a blank line ends the block, the rest is its payload, exactly as FeedParser would
     join it; a plain multipart is cut at its boundary lines and each part read the same way. Anything else (no
     blank line, no body, nested multiparts, message/*) goes through the whole parser."""
