@@ -307,28 +307,26 @@ def split_body(body: str) -> tuple[str, str, str, str]:
     signature: list[str] = []
     own_end: int | None = None
     in_forward = False
-    i = 0
     n = len(lines)
-    while i < n:
-        line = lines[i].rstrip("\r")
+    has_cr = "\r" in body  # else rstrip("\r") of every line is work for nothing
+    for i, line in enumerate(lines):
+        if has_cr:
+            line = line.rstrip("\r")
         stripped = line.strip()
         # Fast path: every marker below starts with one of these characters, or has a colon, or ends in "wrote".
         if not stripped or (
             stripped[0] not in _MARKER_START and ":" not in stripped and not stripped.endswith("wrote")
         ):
             new.append(line)
-            i += 1
             continue
         if _FORWARD.match(line):
             in_forward = True
             if own_end is None:
                 own_end = len(new)
             new.append(line)
-            i += 1
             continue
         if stripped.startswith(">"):
             quoted.append(line)
-            i += 1
             continue
         if not in_forward and _SIG.match(line):
             signature = lines[i + 1 :]
@@ -346,7 +344,6 @@ def split_body(body: str) -> tuple[str, str, str, str]:
             quoted.extend(lines[i:])
             break
         new.append(line)
-        i += 1
     text = "\n".join(new).strip()
     own = "\n".join(new[:own_end] if own_end is not None else new).strip()
     return text, own, "\n".join(quoted).strip(), "\n".join(signature).strip()
