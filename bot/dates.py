@@ -202,7 +202,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         for key in (
             "deadline_cues", "meeting_cues", "cancel_cues", "extension_cues", "history_cues", "hedges", "start_cues",
             "publication_cues", "future_cues", "decision_cues", "next_step_cues", "action_headings", "postpone_cues",
-            "new_date_cues", "weak_meeting_cues", "contribution_cues", "request_cues",
+            "new_date_cues", "weak_meeting_cues", "contribution_cues", "request_cues", "clock_change_cues",
         )
     }
     cues["deadline_cues"] = re.compile(

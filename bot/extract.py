@@ -915,6 +915,21 @@ def _zoned_time_after(st: _State, text: str, pos: int, end: int, *, span: bool =
     return find_zone(text, g, times[0].end, limit=12) is not None or st.default_zone is not None
 
 
+_CLOCK_GAP = re.compile(r"[^\d.;!?]{0,15}")  # between a clock change and its day: "on", "this year on", no other date
+
+
+def _clock_change(g: Grammar, before: str, after: str) -> bool:
+    """'daylight saving time starts on March 13', 'on 27 March the clocks go forward': the date only says when clocks
+    change (a reason to check the time of a call), it is neither a meeting nor a due date."""
+    cue = None
+    for cue in g.cues["clock_change_cues"].finditer(before):
+        pass
+    if cue is not None and _CLOCK_GAP.fullmatch(before, cue.end()):
+        return True
+    cue = g.cues["clock_change_cues"].search(after)
+    return cue is not None and _CLOCK_GAP.fullmatch(after, 0, cue.start()) is not None
+
+
 def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int, next_start: int, index: int,
           *, meeting_only: bool = False) -> None:
     """Decide what one date is (deadline, meeting, or nothing) and record it with the reason."""
@@ -942,6 +957,9 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     before = low[max(prev_end, raw.start - 60) : raw.start]
     if g.vague_prep.search(before):
         st.explain.append(f"{quote}: not taken: it names a week, not a day")
+        return
+    if _clock_change(g, before, low[raw.end : min(next_start, raw.end + 30)]):
+        st.explain.append(f"{quote}: not taken: the day the clocks change, a fact about time zones")
         return
     if g.superseded_prep.search(before) or (res.last is None and g.moved_prep.search(before) and _FROM_END.search(before)):
         # "not 17 March", "extended from 5 May" (without its "to ..."): the old date

@@ -1055,3 +1055,18 @@ def test_event_a_report_will_be_presented_at():
     )
     assert [(m.start, m.end) for m in ex.meetings] == [("2031-11-03", "2031-11-06")]
     assert ex.deadlines == ()
+
+
+def test_day_the_clocks_change_is_no_meeting():
+    # A date that only says when clocks change is a note about time zones, not a meeting or a due date; the
+    # call after it, whose own date follows a clock change in the same sentence, is still a meeting.
+    ex = post(
+        "Reminder: our editors' call is on Tuesday 7 April 2026 at 14:00 UTC.\n\n"
+        "Heads-up: in Europe the clocks go forward on 29 March, so the call will be an hour later for you.\n\n"
+        "In North America daylight saving time begins on March 8; after the clocks change on 8 March the "
+        "review session on 10 March at 16:00 UTC is one hour earlier for some of you.\n",
+        date="Mon, 02 Mar 2026 09:00:00 +0000",
+    )
+    assert sorted(m.start for m in ex.meetings) == ["2026-03-10T16:00:00+00:00", "2026-04-07T14:00:00+00:00"]
+    assert not ex.deadlines
+    assert "clocks change" in " ".join(ex.explain)
