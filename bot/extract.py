@@ -915,6 +915,7 @@ def _zoned_time_after(st: _State, text: str, pos: int, end: int, *, span: bool =
     return find_zone(text, g, times[0].end, limit=12) is not None or st.default_zone is not None
 
 
+_POSSESSIVE = re.compile(r"['’]s\s{1,2}(?!deadline)")  # "today's comments", but "today's deadline" is due today
 _CLOCK_GAP = re.compile(r"[^\d.;!?]{0,15}")  # between a clock change and its day: "on", "this year on", no other date
 
 
@@ -1052,6 +1053,10 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
             if all(g.cues["publication_cues"].fullmatch(c.word) for c in only):
                 st.explain.append(f"{quote}: not taken: a publication on the day of the post is the post itself")
                 return
+        if raw.form == "relative" and _POSSESSIVE.match(low, raw.end):
+            # "after the editors integrate today's comments": what was said today, nothing falls due
+            st.explain.append(f"{quote}: not taken: '{raw.text.strip()}'s ...' names what belongs to the day, nothing is due")
+            return
         if res.approx and g.cues["hedges"].search(sentence_low):
             st.explain.append(f"{quote}: not taken: a fuzzy date in a forecast ('{g.cues['hedges'].search(sentence_low).group(0)}')")  # type: ignore[union-attr]
             return

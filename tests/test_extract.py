@@ -1070,3 +1070,16 @@ def test_day_the_clocks_change_is_no_meeting():
     assert sorted(m.start for m in ex.meetings) == ["2026-03-10T16:00:00+00:00", "2026-04-07T14:00:00+00:00"]
     assert not ex.deadlines
     assert "clocks change" in " ".join(ex.explain)
+
+
+def test_possessive_today_and_as_discussed_are_not_ahead():
+    # "today's feedback" is what was said today, not a due date; "as discussed at today's call" is a call that took
+    # place; "today's deadline" and a call later today at a zoned time are still ahead.
+    ex = post(
+        "As discussed at today's call, the chairs will merge today’s feedback into the draft.\n\n"
+        "Reminder: today's deadline for travel support requests.\n\n"
+        "The follow-up call is on 20 May at 15:00 UTC.\n",
+        date="Tue, 12 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-05-12"]
+    assert [m.start for m in ex.meetings] == ["2026-05-20T15:00:00+00:00"]
