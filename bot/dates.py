@@ -246,7 +246,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         cues=cues,
         deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + r"\s?:?" + words_between + r"[\s,]{0,3}$"),
         weekday_re=re.compile(r"(?<!\w)(?P<wd>" + _alt(weekdays) + r")(?!\w)"),
-        superseded_prep=re.compile(r"(?<!\w)" + _alt(w["superseded_preps"]) + r"\s{0,2}(?:on\s{1,2}|the\s{1,2})?[\s,]{0,2}$"),
+        superseded_prep=re.compile(r"(?<!\w)" + _alt(w["superseded_preps"]) + r"\s{0,2}:?(?:on\s{1,2}|the\s{1,2})?[\s,]{0,3}$"),
         vague_prep=re.compile(r"(?<!\w)" + _alt(w["vague_preps"]) + r"\s{0,2}(?:the\s{1,2})?$"),
         weak_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["weak_deadline_preps"]) + words_between + r"[\s,]{0,3}$"),
         not_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["not_deadline_preps"]) + r"(?:\s{1,2}the)?\s{0,2}$"),

@@ -813,6 +813,11 @@ _LAST_SENTENCE = re.compile(r"(?<=[.!?])\s")
 _FIELD_KEY = re.compile(r"(?:^|[;.]\s)\s{0,2}([^;:.]{1,60}):\s{0,3}$")
 _IS_NOW = re.compile(r"(?<!\w)(?:is|are|will)\s{1,2}now\s{1,2}(?:be\s{1,2})?(?:on\s{1,2}|the\s{1,2})?$")
 _FROM_END = re.compile(r"(?<!\w)(?:from|de|du|del|desde)\s{0,2}$")  # "postponed from 20 May": the old day
+# "we have to postpone the meeting that was planned for 8 February": in a postponement, the day it was planned for
+_PLANNED_FOR = re.compile(
+    r"(?<!\w)(?:planned|scheduled|foreseen|set|prevista|previsto|programada|programado|marcada|marcado|prévue|prévu)"
+    r"\s{1,2}(?:for|on|para|pour|le)\s{1,2}(?:this\s{1,2}|next\s{1,2})?$"
+)
 _NEW_DATE_PREP = re.compile(r"(?<!\w)(?:to|until|till|à|au|al|hasta|a)\s{1,2}(?:the\s{1,2}|el\s{1,2}|le\s{1,2})?$")
 _LAST_WEEKDAY = re.compile(r"(?:last|past|previous|dernier|pasado|del pasado)\s{1,2}$")
 
@@ -1099,7 +1104,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         # about this date only when it follows the date ("the 8 May call has been postponed") or stands just before
         # it ("moving our call from ..."), not "The forum, postponed from last year, will meet on 5 May"
         at = clause_lo + postponed.start()
-        if at < rs and rs - (clause_lo + postponed.end()) > 30:
+        if at < rs and rs - (clause_lo + postponed.end()) > 30 and not _PLANNED_FOR.search(before):
             postponed = None
     if postponed and res.last is not None and raw.joined_by not in ("-", "&", "and", "y", "et"):
         # "moved from 20 October to 27 October": not a two-day event, the meeting is on the second day.

@@ -1083,3 +1083,18 @@ def test_possessive_today_and_as_discussed_are_not_ahead():
     )
     assert [d.due for d in ex.deadlines] == ["2026-05-12"]
     assert [m.start for m in ex.meetings] == ["2026-05-20T15:00:00+00:00"]
+
+
+def test_old_deadline_field_and_postponed_planned_day():
+    # "Previous deadline: ..." as a field is the replaced day; "we must postpone the workshop that was scheduled for
+    # Tuesday, 9 June" names the old day, only the new one is a meeting.
+    ex = post(
+        "The reviewers asked for more time, so the dates change.\n\n"
+        "  Old deadline:  Monday 1 June 2026\n"
+        "  New deadline:  Monday 15 June 2026\n\n"
+        "For the same reason we must postpone the drafting workshop that was scheduled for Tuesday, 9 June.\n"
+        "It will now take place on Tuesday 23 June 2026, 10:00-12:00 UTC.\n",
+        date="Wed, 27 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-06-15"]
+    assert [m.start for m in ex.meetings] == ["2026-06-23T10:00:00+00:00"]
