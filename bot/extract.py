@@ -920,6 +920,25 @@ def _zoned_time_after(st: _State, text: str, pos: int, end: int, *, span: bool =
     return find_zone(text, g, times[0].end, limit=12) is not None or st.default_zone is not None
 
 
+# "slides will be posted after the workshop on 5 May": the meeting word after these is when, not what, is published
+_ANCHOR_PREP = re.compile(
+    r"(?<!\w)(?:after|before|during|following|ahead of|at|in|at the end of|après|avant|pendant|después de|antes de|"
+    r"durante|depois de)\s{1,2}(?:\w{1,12}\s{1,2}){0,2}$"
+)
+
+
+def _published_document(g: Grammar, cues: list[_Cue], seg: str, rs: int, re_: int) -> _Cue | None:
+    """A publication word ('publish', 'be posted') before the date in its clause, when the nearest cue, a meeting word,
+    stands between the two as its object: the date is when something is published, not when anyone meets."""
+    c_lo, _ = _clause(seg, rs, re_)
+    near = cues[0]
+    for c in cues:
+        if c.kind == "deadline" and c_lo <= c.start and c.end <= rs and g.cues["publication_cues"].fullmatch(c.word):
+            if c.end <= near.start and near.end <= rs and not _ANCHOR_PREP.search(seg, c.end, near.start):
+                return c
+    return None
+
+
 _POSSESSIVE = re.compile(r"['’]s\s{1,2}(?!deadline)")  # "today's comments", but "today's deadline" is due today
 _CLOCK_GAP = re.compile(r"[^\d.;!?]{0,15}")  # between a clock change and its day: "on", "this year on", no other date
 
@@ -1002,6 +1021,11 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     ) and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
         # "we will hold an online launch on 18 January at noon ET": a launch held at a time with a zone is an event
         what_kind, why = "meeting", f"a '{cues[0].word}' at a zoned time, with '{event.word}'"
+    elif cues and cues[0].kind == "meeting" and (
+        pub := _published_document(g, cues, seg, rs, re_)
+    ) and not find_times(text, g, raw.end, min(next_start, raw.end + 25)):
+        # "we will publish the final agenda on Monday 25 May": the meeting word names what is published
+        what_kind, why = "deadline", f"'{pub.word}' before it in its clause ('{cues[0].word}' is not what happens that day)"
     elif cues:
         what_kind, why = cues[0].kind, f"nearest cue '{cues[0].word}'"
     else:

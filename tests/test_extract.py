@@ -1098,3 +1098,17 @@ def test_old_deadline_field_and_postponed_planned_day():
     )
     assert [d.due for d in ex.deadlines] == ["2026-06-15"]
     assert [m.start for m in ex.meetings] == ["2026-06-23T10:00:00+00:00"]
+
+
+def test_publication_of_a_meeting_document_is_a_due_date():
+    # "publish the final agenda on 3 June": the meeting word names what is published, the day is a due date.
+    # "Slides will be posted after the webinar on 24 June" still dates the webinar.
+    ex = post(
+        "Our spring workshop takes place on Wednesday 17 June 2026, 14:00-17:00 CEST.\n\n"
+        "We will publish the final agenda on Wednesday 3 June. The background paper will be posted on our shared "
+        "drive for members on Monday 8 June. Read it before the call.\n\n"
+        "Slides will be posted after the webinar on 24 June.\n",
+        date="Tue, 19 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-06-03", "2026-06-08"]
+    assert sorted(m.start[:10] for m in ex.meetings) == ["2026-06-17", "2026-06-24"]
