@@ -1021,6 +1021,18 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     ) and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
         # "we will hold an online launch on 18 January at noon ET": a launch held at a time with a zone is an event
         what_kind, why = "meeting", f"a '{cues[0].word}' at a zoned time, with '{event.word}'"
+    elif cues and cues[0].kind == "deadline" and raw.form != "fuzzy" and (
+        event := next((c for c in cues if c.kind == "meeting"), None)
+    ) and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True):
+        # "a call to discuss the comments received on 8 October, 14:00-15:30 UTC": a due date has one hour at most,
+        # a span of hours with a zone is when people meet
+        what_kind, why = "meeting", f"a span of hours with a zone, with '{event.word}'"
+    elif cues and st.kind == "meeting_invitation" and raw.form != "fuzzy" and _DATE_FIELD.search(
+        low[max(prev_end, raw.start - 12) : raw.start]
+    ):
+        # "Date : jeudi 25 juin ; Horaire : ... ; Lieu : (le lien sera envoyé ...)": in an invitation the 'Date:'
+        # field is the meeting's day, whatever word another field holds
+        what_kind, why = "meeting", "a 'Date:' field in an invitation"
     elif cues and cues[0].kind == "meeting" and (
         pub := _published_document(g, cues, seg, rs, re_)
     ) and not find_times(text, g, raw.end, min(next_start, raw.end + 25)):

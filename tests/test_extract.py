@@ -1112,3 +1112,25 @@ def test_publication_of_a_meeting_document_is_a_due_date():
     )
     assert [d.due for d in ex.deadlines] == ["2026-06-03", "2026-06-08"]
     assert sorted(m.start[:10] for m in ex.meetings) == ["2026-06-17", "2026-06-24"]
+
+
+def test_span_of_zoned_hours_and_date_field_make_the_meeting():
+    # "an open call to go through the proposals received, on 9 June, 13:00-14:30 UTC": the deadline word is only the
+    # topic; a span of hours with a zone is when people meet. A deadline with one hour stays a deadline.
+    ex = post(
+        "Proposals are due by Friday 5 June 2026, 17:00 UTC.\n\n"
+        "We will then hold an open call to go through the proposals received on Tuesday 9 June, 13:00-14:30 UTC.\n",
+        date="Mon, 18 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-06-05"]
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-09T13:00:00+00:00", "2026-06-09T14:30:00+00:00")]
+    # In an invitation, the 'Date :' field is the meeting even when another field joined to it names a due word.
+    ex = post(
+        "Nous vous invitons à notre atelier en ligne sur l'accessibilité.\n\n"
+        "Date : mardi 16 juin 2026\n"
+        "Horaire : de 14h à 16h (heure de Paris)\n"
+        "Lieu : en ligne (le lien sera envoyé aux inscrits la veille)\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000", subject="Invitation : atelier accessibilité",
+    )
+    assert not ex.deadlines
+    assert [m.start for m in ex.meetings] == ["2026-06-16T14:00:00+02:00"]
