@@ -464,7 +464,7 @@ def _join(text: str, orig: str, dates: list[RawDate], g: Grammar) -> list[RawDat
         if b is not None and a.form == b.form and a.day2 is None and b.day2 is None and a.form != "relative":
             between = text[a.end : b.start]
             jm = g.range_join.match(between)
-            if jm and (between.strip().lower() not in ("and", "y", "et") or _before_is_between(text, a.start)):
+            if jm and (between.strip().lower() not in ("and", "y", "et", "e") or _before_is_between(text, a.start)):
                 out.append(
                     RawDate(a.start, b.end, orig[a.start : b.end], a.form, a.year or b.year, a.month, a.day, a.weekday,
                             b.month, b.day, b.year, between.strip().lower() or "-")

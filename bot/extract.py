@@ -1105,7 +1105,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         if res.last is not None:
             # "comments may be sent from 1 June to 31 August": the window closes on its last day; but a dash
             # range in a timeline ("evaluation | 16 April - 10 May") is a period of work, not a due date.
-            if raw.joined_by in ("-", "&", "and", "y", "et"):
+            if raw.joined_by in ("-", "&", "and", "y", "et", "e"):
                 st.explain.append(f"{quote}: not taken: a period, not a due date")
                 return
             due_day = res.last
@@ -1142,7 +1142,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         at = clause_lo + postponed.start()
         if at < rs and rs - (clause_lo + postponed.end()) > 30 and not _PLANNED_FOR.search(before):
             postponed = None
-    if postponed and res.last is not None and raw.joined_by not in ("-", "&", "and", "y", "et"):
+    if postponed and res.last is not None and raw.joined_by not in ("-", "&", "and", "y", "et", "e"):
         # "moved from 20 October to 27 October": not a two-day event, the meeting is on the second day.
         st.explain.append(f"{quote}: moved ('{postponed.group(0)}'): the meeting is on {res.last}")
         res = Resolved(res.last, None, res.approx, res.past_year, res.conflict)

@@ -1134,3 +1134,13 @@ def test_span_of_zoned_hours_and_date_field_make_the_meeting():
     )
     assert not ex.deadlines
     assert [m.start for m in ex.meetings] == ["2026-06-16T14:00:00+02:00"]
+
+
+def test_portuguese_two_days_joined_by_e():
+    # "nos dias 9 e 10 de setembro": one event over two days (like "9 and 10 September"), not the second day alone.
+    ex = post(
+        "Convidamos todos para o encontro anual da rede, que será realizado em Recife nos dias 9 e 10 de setembro "
+        "de 2026.\n",
+        date="Mon, 03 Aug 2026 09:00:00 -0300",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-09-09", "2026-09-10")]
