@@ -33,7 +33,7 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "JST": (540, None, None), "KST": (540, None, None), "SGT": (480, None, None), "HKT": (480, None, None),
     "IST": (330, None, None),
     # zones without summer time, as listed in the IANA tables' abbreviations
-    "EAT": (180, None, None), "WAT": (60, None, None), "SAST": (120, None, None),
+    "EAT": (180, None, None), "WAT": (60, None, None), "CAT": (120, None, None), "SAST": (120, None, None),
     "MSK": (180, None, None), "GST": (240, None, None), "PKT": (300, None, None), "NPT": (345, None, None),
     "WIB": (420, None, None), "PHT": (480, None, None), "AWST": (480, None, None), "ACST": (570, None, None),
     "BRT": (-180, None, None), "HST": (-600, None, None),

@@ -128,7 +128,11 @@ _NAMED_SLOT = re.compile(
     r"[A-Z][\w'’-]{0,15}(?:\s[\w'’-]{1,6}){0,2}\s?(?::|[-–—])\s{1,3}"
     r"(?=\(?\d{1,2}[:h.]\d\d\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}[:h.]\d\d)"
 )
-_ALL_TIMES = re.compile(r"(?i:all times (?:are |shown |given )?(?:in )?|times (?:are )?in )\(?([A-Z][A-Za-z]{1,3}(?:[+-]\d{1,2})?)\b")
+# "All times are UTC", "All times below are Kigali local time (CAT, UTC+2)"
+_ALL_TIMES = re.compile(
+    r"(?i:all times (?:below |above )?(?:are |shown |given )?(?:in )?|times (?:are )?in )"
+    r"(?:[A-Z][a-z]{2,20} (?i:local time),? )?\(?([A-Z][A-Za-z]{1,3}(?:[+-]\d{1,2})?)\b"
+)
 _YEAR = re.compile(r"(?<![\d/.:-])((?:19|20)\d\d)(?![\d/:-])")
 _DATE_FIELD = re.compile(r"(?:^|;\s)(?:date|when|fecha|cuándo|quand)\s?:\s*$")
 _CONF_URL = re.compile(r"zoom\.|webex\.|meet\.|teams\.|jitsi|bigbluebutton|gotomeeting|whereby\.", re.IGNORECASE)
@@ -318,7 +322,9 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             flush()
             cells = [c.strip() for c in s.strip("|").split("|")]
             row = " | ".join(c for c in cells if c)
-            if not (prev_raw.startswith("|") or prev_raw.count(" | ") >= 2):
+            # an HTML table comes with a blank line between its rows: the row above that blank line still heads it
+            above = prev_raw or (lines[i - 2].strip() if i >= 2 and not lines[i - 1].strip() else "")
+            if not (above.startswith("|") or above.count(" | ") >= 2):
                 table_head = row  # "| Item | Due |" says what the dates in the rows below it are
                 units.append(_Unit(row, sec, context, None, False, tuple(urls), topic=len(titles) - 1))
             else:
@@ -1157,7 +1163,8 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if st.kind == "meeting_report" and (past_day or (unit.title and not g.cues["future_cues"].search(unit.low))):
         st.explain.append(f"{quote}: not taken: the meeting this report is about (or history)")
         return
-    start, end, conflict, tspan = _when(st, text, raw, res, lo, hi, prev_end, next_start)
+    head = unit.context if " | " in unit.context and " | " in text else ""  # a table row: its head may name the zone
+    start, end, conflict, tspan = _when(st, text, raw, res, lo, hi, prev_end, next_start, head)
     conflict = res.conflict or conflict
     spans = [(raw.start, raw.end)] + ([tspan] if tspan else [])
     what = _item_what(st, unit, lo, hi, prev_end, next_start, spans)
@@ -1258,8 +1265,8 @@ def _clause(seg: str, rs: int, re_: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, prev_end: int, next_start: int
-          ) -> tuple[str, str | None, str | None, tuple[int, int] | None]:
+def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, prev_end: int, next_start: int,
+          head: str = "") -> tuple[str, str | None, str | None, tuple[int, int] | None]:
     """(start, end, zone conflict, span of time and zone) of a meeting: with time and offset when both are written."""
     g = st.rules.grammar
     first, last = res.first, res.last
@@ -1279,6 +1286,8 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
         zone_end = span.end + zm.end()
     elif st.default_zone is not None:
         zm = st.default_zone  # "All times are UTC"
+    elif head and (in_head := g.zone_re.search(head)) is not None:
+        zm = in_head  # a table row under "Date | Time (UTC) | Topic"
     else:
         st.explain.append(f"'{raw.text.strip()}': a time without a zone: the day only")
         return first.isoformat(), date_end, None, (span.start, span.end)

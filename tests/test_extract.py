@@ -1144,3 +1144,34 @@ def test_portuguese_two_days_joined_by_e():
         date="Mon, 03 Aug 2026 09:00:00 -0300",
     )
     assert [(m.start, m.end) for m in ex.meetings] == [("2026-09-09", "2026-09-10")]
+
+
+def test_html_table_rows_keep_their_head_and_zone():
+    # An HTML table puts a blank line between its rows: each row is still under the head row, whose "Time (UTC)"
+    # column gives the zone and whose "Session" column says what the rows are.
+    markup = (
+        "<p>Our working group meets twice before the summit.</p>"
+        "<table><tr><th>Session</th><th>Day</th><th>Time (UTC)</th><th>Topic</th></tr>"
+        "<tr><td>First</td><td>Monday 12 October 2026</td><td>09:30&ndash;11:00</td><td>Scope</td></tr>"
+        "<tr><td>Second</td><td>Monday 19 October 2026</td><td>09:30&ndash;11:00</td><td>Draft text</td></tr></table>"
+    )
+    raw = (
+        "From: Chair <chair@example.org>\nTo: wg@lists.example.org\nSubject: [wg] two sessions\n"
+        "Date: Mon, 28 Sep 2026 09:00:00 +0000\nMessage-ID: <h@example.org>\n"
+        f"Content-Type: text/html; charset=utf-8\n\n{markup}"
+    ).encode()
+    ex = extract.analyze(read_message(raw, received=RECEIVED, max_body_bytes=5_000_000), RULES)
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        ("2026-10-12T09:30:00+00:00", "2026-10-12T11:00:00+00:00"),
+        ("2026-10-19T09:30:00+00:00", "2026-10-19T11:00:00+00:00"),
+    ]
+
+
+def test_all_times_said_with_a_place_and_zone():
+    # "All times below are Nairobi local time (EAT, UTC+3)" gives the zone to the times written without one.
+    ex = post(
+        "All times below are Nairobi local time (EAT, UTC+3).\n\n"
+        "The opening session is on Tuesday 6 October 2026 at 10:00.\n",
+        date="Mon, 07 Sep 2026 09:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-10-06T10:00:00+03:00"]
