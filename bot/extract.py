@@ -632,6 +632,7 @@ class _State:
     default_zone: re.Match[str] | None = None  # from "All times are UTC"
     subject_meeting: bool = False  # the subject names a meeting and no deadline ("Coordination call next week?")
     plain_days: set[tuple[int, int]] = field(default_factory=set)  # (month, day) written without a weekday
+    cancelled_days: set[tuple[Any, ...]] = field(default_factory=set)  # days the subject says are cancelled
     slot_units: set[int] = field(default_factory=set)  # id() of the units read as agenda slots of a dated day
     list_end: int | None = None  # the end of the last date of the list the date being read belongs to
     intro: str = ""  # the line just before the unit being read, when it ends with a colon ("Proposed slots for a call:")
@@ -704,6 +705,11 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     # Days written without a weekday, here or in the subject: they outweigh a weekday that contradicts them.
     st.plain_days = {(r.month, r.day) for dates in found for r in dates if r.form == "date" and r.weekday is None}
     st.plain_days |= {(r.month, r.day) for r in find_dates(st.subject_clean, g)[:5] if r.form == "date"}
+    # "Fwd: Workshop 24-25 March CANCELLED - moving online": the days written next to the cancel word are off, also
+    # where the body names them without one ("this includes the meeting planned for 24-25 March")
+    for r in find_dates(st.subject_clean, g)[:5]:
+        if r.form == "date" and g.cues["cancel_cues"].search(subject_low[max(0, r.start - 20) : r.end + 20]):
+            st.cancelled_days.add((r.month, r.day, r.month2, r.day2))
     index = 0
     for index_u, (unit, dates) in enumerate(zip(units, found, strict=False)):
         if index >= MAX_DATES_TOTAL:
@@ -1140,6 +1146,11 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         return
     if g.cues["cancel_cues"].search(clause) and not g.moved_prep.search(before):
         st.explain.append(f"{quote}: not taken: cancelled ('{g.cues['cancel_cues'].search(clause).group(0)}')")  # type: ignore[union-attr]
+        return
+    if (raw.month, raw.day, raw.month2, raw.day2) in st.cancelled_days and not g.cues["new_date_cues"].search(clause) and not (
+        find_times(text, g, raw.end, min(next_start, raw.end + 25))
+    ):
+        st.explain.append(f"{quote}: not taken: the subject says it is cancelled")
         return
     postponed = g.cues["postpone_cues"].search(clause)
     if postponed is not None:

@@ -1175,3 +1175,15 @@ def test_all_times_said_with_a_place_and_zone():
         date="Mon, 07 Sep 2026 09:00:00 +0000",
     )
     assert [m.start for m in ex.meetings] == ["2026-10-06T10:00:00+03:00"]
+
+
+def test_days_the_subject_cancels():
+    # The subject cancels the retreat of 14-15 May; the body names those days again without a cancel word, and the
+    # replacement call on 14 May at a zoned time is the only meeting.
+    ex = post(
+        "Dear all,\n\nWe will meet online instead: a video call on Thursday 14 May 2026, 10:00-12:00 UTC.\n\n"
+        "The venue wrote to us this morning. Their building closes for repairs, which affects the retreat we had "
+        "booked for 14-15 May.\n",
+        date="Mon, 04 May 2026 09:00:00 +0000", subject="Fwd: Editors' retreat 14-15 May cancelled - going online",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-05-14T10:00:00+00:00", "2026-05-14T12:00:00+00:00")]
