@@ -210,10 +210,15 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     )
     cues["past_tense"] = _phrases(w["past_tense"])
     cues["window_cues"] = _phrases(w["window_cues"])
-    # "call for papers", "called to order": not a call.
-    not_after = _alt(w["not_meeting_after"])
+    # "call for papers", "call to order": not a call; but "a session for newcomers" is a session. A phrase
+    # "CUE WORDS" excludes only that cue before those words; a single word (older vocabularies) follows any cue.
+    not_after = []
+    for phrase in w["not_meeting_after"]:
+        cue, _, rest = phrase.strip().partition(" ")
+        follow = r"\s{1,2}" + r"\s{1,2}".join(re.escape(x) for x in (rest or cue).split()) + r"(?!\w)"
+        not_after.append((r"(?<=(?<!\w)" + re.escape(cue) + ")" if rest else "") + follow)
     cues["meeting_cues"] = re.compile(
-        r"(?<!\w)" + _alt(w["meeting_cues"]) + r"(?!\w)(?!\s{1,2}" + not_after + r"(?!\w))"
+        r"(?<!\w)" + _alt(w["meeting_cues"]) + r"(?!\w)" + (r"(?!" + "|".join(not_after) + ")" if not_after else "")
     )
     # Between a deadline word and its date: fillers, weekday names, clock times and zones, nothing else.
     filler = (

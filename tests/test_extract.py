@@ -1187,3 +1187,14 @@ def test_days_the_subject_cancels():
         date="Mon, 04 May 2026 09:00:00 +0000", subject="Fwd: Editors' retreat 14-15 May cancelled - going online",
     )
     assert [(m.start, m.end) for m in ex.meetings] == [("2026-05-14T10:00:00+00:00", "2026-05-14T12:00:00+00:00")]
+
+
+def test_for_after_a_meeting_word_other_than_call():
+    # "call for papers" is no call, but "a workshop for new reviewers" is a workshop.
+    ex = post(
+        "The call for papers is open until Friday 4 September 2026.\n\n"
+        "We also run a short workshop for new reviewers on Tuesday 8 September at 15:00 UTC.\n",
+        date="Mon, 03 Aug 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-09-04"]
+    assert [m.start for m in ex.meetings] == ["2026-09-08T15:00:00+00:00"]
