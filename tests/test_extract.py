@@ -1198,3 +1198,15 @@ def test_for_after_a_meeting_word_other_than_call():
     )
     assert [d.due for d in ex.deadlines] == ["2026-09-04"]
     assert [m.start for m in ex.meetings] == ["2026-09-08T15:00:00+00:00"]
+
+
+def test_reply_and_form_words_make_a_due_date_with_until_or_before():
+    # "until"/"before" need a deadline word in the sentence: "let us know", "tell me", "fill in the form" are such
+    # words; "the office is closed until ..." with none of them is still no due date.
+    ex = post(
+        "Please let us know until 9 October whether you will come to the dinner.\n\n"
+        "To help at the registration desk, fill in the helpers' form before the end of October.\n\n"
+        "I am travelling until 20 October.\n",
+        date="Thu, 01 Oct 2026 09:00:00 +0000",
+    )
+    assert [(d.due, d.approx) for d in ex.deadlines] == [("2026-10-09", False), ("2026-10-31", True)]
