@@ -184,6 +184,7 @@ def _clean(line: str) -> tuple[str, list[str]]:
 
 
 # A line that ends on one of these words goes on in the next line.
+_RULE_LINE = re.compile(r"[-+=|: ]{3,}")
 _OPEN_END = re.compile(
     r"(?i)(?<!\w)(?:by|on|until|till|before|at|of|the|and|or|to|for|in|from|with|a|an|le|la|les|el|los|de|du|des|au|"
     r"hasta|avant|jusqu'au|than)$"
@@ -280,7 +281,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             cur_urls.extend(urls)
             prev_raw = s
             continue
-        strong = bool(_HEADING.match(s))
+        strong = bool(_HEADING.match(s)) and s.count(" | ") < 2  # "#  | Action | Owner | Due" heads a table
         soft = (
             not strong
             and len(s) <= 60
@@ -318,6 +319,8 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             group += 1
             prev_raw = s
             continue
+        if _RULE_LINE.fullmatch(s) and (prev_raw.startswith("|") or prev_raw.count(" | ") >= 2):
+            continue  # "----+--------" under a table's head row: the rows below it are still under that head
         if s.startswith("|") or s.count(" | ") >= 2:
             flush()
             cells = [c.strip() for c in s.strip("|").split("|")]

@@ -1210,3 +1210,17 @@ def test_reply_and_form_words_make_a_due_date_with_until_or_before():
         date="Thu, 01 Oct 2026 09:00:00 +0000",
     )
     assert [(d.due, d.approx) for d in ex.deadlines] == [("2026-10-09", False), ("2026-10-31", True)]
+
+
+def test_ascii_table_with_hash_column_and_rule_line():
+    # " # | Task | Who | Due" over a "---+---" rule: the head is a table row (not a Markdown heading) and the rule
+    # under it does not cut the rows from it, so each row's date is a due date.
+    ex = post(
+        "Open actions after the meeting:\n\n"
+        " #  | Task                          | Who      | Due\n"
+        "----+-------------------------------+----------+------------\n"
+        " 1  | Revise the glossary section   | Editors  | 12 Nov 2026\n"
+        " 2  | Collect the member statements | Chairs   | 20 Nov 2026\n",
+        date="Mon, 02 Nov 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-11-12", "2026-11-20"]
