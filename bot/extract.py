@@ -1031,6 +1031,12 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         # "Deadline for agenda items: Friday 8 May": a field whose key says 'deadline' or 'due' is a due date, whatever
         # meeting word the key also holds
         what_kind, why = "deadline", f"the field '{_short(field_key.group(1), 40)}' names '{key_cue.word}'"
+    elif cues and (field_key := _FIELD_KEY.search(before)) and g.cues["contribution_cues"].search(
+        field_key.group(1)
+    ) and not g.cues["meeting_cues"].search(field_key.group(1)):
+        # "Full papers (for the proceedings): Friday 4 September; Symposium (online): 14-16 October": a field whose
+        # key names what is sent in is its due date, whatever event the next field names
+        what_kind, why = "deadline", f"the field '{_short(field_key.group(1), 40)}' names what is sent in"
     elif cues and g.cues["publication_cues"].fullmatch(cues[0].word) and (
         event := next((c for c in cues if c.kind == "meeting"), None)
     ) and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):

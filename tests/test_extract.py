@@ -1224,3 +1224,16 @@ def test_ascii_table_with_hash_column_and_rule_line():
         date="Mon, 02 Nov 2026 09:00:00 +0000",
     )
     assert [d.due for d in ex.deadlines] == ["2026-11-12", "2026-11-20"]
+
+
+def test_field_naming_what_is_sent_in_is_a_due_date():
+    # "Short papers (four pages): ..." then "Conference (hybrid): ...": the first field's key names what is sent
+    # in, so its date is due, even though the next field's event word stands nearer to it.
+    ex = post(
+        "Important dates for the 2026 edition:\n\n"
+        "  Short papers (four pages):  Monday 7 September 2026\n"
+        "  Conference (hybrid):  21-23 October 2026\n",
+        date="Mon, 03 Aug 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-09-07"]
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-10-21", "2026-10-23")]
