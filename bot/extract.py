@@ -1064,6 +1064,12 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     else:
         if ctx_cues:
             what_kind, why = ctx_cues[-1].kind, f"introduced by '{_short(ctx, 60)}'"
+        elif (
+            raw.form != "fuzzy" and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True)
+            and not g.cues["window_cues"].search(sentence_low)  # "the desk is open on 5 May from 9:00 to 17:00 CET"
+        ):
+            # "on Thursday, March 12 from 9:00 to 10:30 a.m. EDT": a span of hours with a zone is a meeting
+            what_kind, why = "meeting", "no cue; a span of hours with a zone"
         elif st.kind == "call_for_contributions" and raw.form == "date":
             what_kind, why = "deadline", "no cue; in a call for contributions a date that is no event is the due date"
         elif st.kind == "meeting_invitation" and raw.form != "fuzzy" and (
@@ -1080,12 +1086,6 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         ):
             # "the IGF in Kyoto runs from 8 to 12 October": words that make an event only when nothing else is near
             what_kind, why = "meeting", f"no cue but '{g.cues['weak_meeting_cues'].search(seg).group(0)}'"  # type: ignore[union-attr]
-        elif (
-            raw.form != "fuzzy" and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True)
-            and not g.cues["window_cues"].search(sentence_low)  # "the desk is open on 5 May from 9:00 to 17:00 CET"
-        ):
-            # "on Thursday, March 12 from 9:00 to 10:30 a.m. EDT": a span of hours with a zone is a meeting
-            what_kind, why = "meeting", "no cue; a span of hours with a zone"
         elif raw.form != "fuzzy" and st.subject_meeting and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
             # "How about Wednesday 23 January at 16:00 CET?" under "Re: Coordination call next week?"
             what_kind, why = "meeting", "no cue; a date with a zoned time in a thread about a meeting"

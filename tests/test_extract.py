@@ -1237,3 +1237,19 @@ def test_field_naming_what_is_sent_in_is_a_due_date():
     )
     assert [d.due for d in ex.deadlines] == ["2026-09-07"]
     assert [(m.start, m.end) for m in ex.meetings] == [("2026-10-21", "2026-10-23")]
+
+
+def test_zoned_span_in_a_call_for_contributions_is_a_meeting():
+    # In a call for contributions a date with no cue is read as the due date, but not when a span of hours with a
+    # zone follows it: that is a session ("Date: ...; Time: 14:00-15:30 UTC").
+    ex = post(
+        "This is a call for contributions: we invite proposals for lightning talks. Please submit your proposal by "
+        "Friday 6 November 2026; comments and suggestions are welcome too.\n\n"
+        "Selected speakers present at our online slot:\n\n"
+        "  Date: Thursday, November 19, 2026\n"
+        "  Time: 14:00-15:30 UTC\n",
+        date="Mon, 19 Oct 2026 09:00:00 +0000", subject="[wg] Call for proposals: lightning talks",
+    )
+    assert ex.kind == "call_for_contributions"
+    assert [d.due for d in ex.deadlines] == ["2026-11-06"]
+    assert [m.start for m in ex.meetings] == ["2026-11-19T14:00:00+00:00"]
