@@ -633,6 +633,7 @@ class _State:
     conf_url: str | None = None  # the post's one video-conference link, if it has exactly one
     slot_day: date | None = None  # the day of the meeting just read: agenda lines below it are its slots
     default_zone: re.Match[str] | None = None  # from "All times are UTC"
+    local_zone: re.Match[str] | None = None  # from "15:00 local time (UTC+1)": what a later bare "local time" is
     subject_meeting: bool = False  # the subject names a meeting and no deadline ("Coordination call next week?")
     plain_days: set[tuple[int, int]] = field(default_factory=set)  # (month, day) written without a weekday
     cancelled_days: set[tuple[Any, ...]] = field(default_factory=set)  # days the subject says are cancelled
@@ -1285,6 +1286,9 @@ def _clause(seg: str, rs: int, re_: int) -> tuple[int, int]:
     return lo, hi
 
 
+_LOCAL_TIME = re.compile(r"\s{0,2}(?:local time|heure locale|hora local)\b", re.IGNORECASE)
+
+
 def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, prev_end: int, next_start: int,
           head: str = "") -> tuple[str, str | None, str | None, tuple[int, int] | None]:
     """(start, end, zone conflict, span of time and zone) of a meeting: with time and offset when both are written."""
@@ -1301,9 +1305,14 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
         return first.isoformat(), date_end, None, None
     found = find_zone(text, g, span.end)
     zone_end = span.end
+    local = _LOCAL_TIME.match(text, span.end)
     if found is not None:
         zm = found[1]
         zone_end = span.end + zm.end()
+        if local:
+            st.local_zone = zm
+    elif local and st.local_zone is not None:
+        zm = st.local_zone  # "10:00-13:00 local time" after "15:00-16:30 local time (UTC+1)" in the same post
     elif st.default_zone is not None:
         zm = st.default_zone  # "All times are UTC"
     elif head and (in_head := g.zone_re.search(head)) is not None:

@@ -1253,3 +1253,14 @@ def test_zoned_span_in_a_call_for_contributions_is_a_meeting():
     assert ex.kind == "call_for_contributions"
     assert [d.due for d in ex.deadlines] == ["2026-11-06"]
     assert [m.start for m in ex.meetings] == ["2026-11-19T14:00:00+00:00"]
+
+
+def test_bare_local_time_after_local_time_with_offset():
+    # Once "local time (UTC+3)" is said, a later bare "local time" in the same post is that offset too.
+    ex = post(
+        "Programme of the capacity-building days in Nairobi:\n\n"
+        "- Tuesday 13 October 2026, 09:00-12:00 local time (UTC+3): opening session\n"
+        "- Wednesday 14 October 2026, 14:00-17:00 local time: hands-on session on routing security\n",
+        date="Mon, 14 Sep 2026 09:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-10-13T09:00:00+03:00", "2026-10-14T14:00:00+03:00"]
