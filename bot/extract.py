@@ -1286,6 +1286,7 @@ def _clause(seg: str, rs: int, re_: int) -> tuple[int, int]:
     return lo, hi
 
 
+_SAME_TIME = re.compile(r"[\s,;(]{0,3}(?:at\s)?(?:the\s)?(same time|même heure|misma hora|mesmo horário)\b", re.IGNORECASE)
 _LOCAL_TIME = re.compile(r"\s{0,2}(?:local time|heure locale|hora local)\b", re.IGNORECASE)
 
 
@@ -1302,6 +1303,14 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
     span: TimeSpan | None = after[0] if after else (before[-1] if before else None)
     date_end = last.isoformat() if last else None
     if span is None:
+        same = _SAME_TIME.match(text, raw.end)
+        prior = next((m for m in reversed(st.meetings) if len(m.start) > 10 and m.end and len(m.end) > 10), None)
+        if same and prior is not None and last is None:
+            # "The next meeting will be on Wednesday 13 October, same time": the hours of the meeting named before
+            p_start, p_end = datetime.fromisoformat(prior.start), datetime.fromisoformat(prior.end)  # type: ignore[arg-type]
+            start = datetime.combine(first, p_start.timetz())
+            st.explain.append(f"'{raw.text.strip()}': '{same.group(1)}': the hours of the meeting on {p_start.date()}")
+            return start.isoformat(), (start + (p_end - p_start)).isoformat(), None, None
         return first.isoformat(), date_end, None, None
     found = find_zone(text, g, span.end)
     zone_end = span.end

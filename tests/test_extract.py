@@ -1264,3 +1264,16 @@ def test_bare_local_time_after_local_time_with_offset():
         date="Mon, 14 Sep 2026 09:00:00 +0000",
     )
     assert [m.start for m in ex.meetings] == ["2026-10-13T09:00:00+03:00", "2026-10-14T14:00:00+03:00"]
+
+
+def test_same_time_takes_the_hours_of_the_meeting_before():
+    # "Wednesday 18 November 2026, same time" after a timed meeting: the same hours on the new day.
+    ex = post(
+        "Our next call is on Wednesday 4 November 2026, 16:00-17:00 UTC. The call after that is on Wednesday "
+        "18 November 2026, same time.\n",
+        date="Mon, 26 Oct 2026 09:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        ("2026-11-04T16:00:00+00:00", "2026-11-04T17:00:00+00:00"),
+        ("2026-11-18T16:00:00+00:00", "2026-11-18T17:00:00+00:00"),
+    ]
