@@ -779,7 +779,11 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         ahead = [m for m in meetings if not m.past]
         due = [d for d in deadlines if not d.past and not d.approx]
         asks = g.cues["contribution_cues"]
-        subject_asks = asks.search(subject_low) is not None
+        # "two extra sessions on the storage access proposal": a subject that names a meeting names its topic, it asks
+        # for nothing
+        subject_asks = asks.search(subject_low) is not None and not g.cues["meeting_cues"].search(subject_low)
+        # "Today's call CANCELLED (and next week's too)": news of a cancellation, even when it names the next call
+        subject_cancels = g.cues["cancel_cues"].search(subject_low) is not None
         asking = g.cues["request_cues"]
         wanted = [d for d in due if subject_asks or (asks.search(low := lower(d.text)) and asking.search(low))]
         timed = any(len(m.start) > 10 for m in ahead)
@@ -789,7 +793,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
             kind = "meeting_report"
         elif wanted and (subject_asks or not timed):
             kind = "call_for_contributions"  # a due date for what the list is asked to send
-        elif timed:
+        elif timed and not subject_cancels:
             kind = "meeting_invitation"  # a call at a time
         elif ahead or due:
             kind = "announcement"  # events on days, due dates: news

@@ -1277,3 +1277,22 @@ def test_same_time_takes_the_hours_of_the_meeting_before():
         ("2026-11-04T16:00:00+00:00", "2026-11-04T17:00:00+00:00"),
         ("2026-11-18T16:00:00+00:00", "2026-11-18T17:00:00+00:00"),
     ]
+
+
+def test_kind_when_no_rule_hits_cancelled_subject_and_meeting_topic():
+    # No rule knows these wordings. A subject that cancels a call makes news, even with the next call named; a
+    # subject naming sessions "on the naming proposal" names a topic and asks for nothing: the timed sessions make
+    # an invitation, not a call for contributions.
+    ex = post(
+        "Hi everyone,\n\nSeveral of us are travelling, so this week's coordination call will not take place. We resume "
+        "on Tuesday 17 November 2026 at 15:00 UTC with the usual link.\n\nThanks,\nSam\n",
+        date="Mon, 09 Nov 2026 09:00:00 +0000", subject="This week's call CANCELLED",
+    )
+    assert ex.kind == "announcement" and [m.start for m in ex.meetings] == ["2026-11-17T15:00:00+00:00"]
+    ex = post(
+        "Hello all,\n\nWe will hold two more working sessions on the proposal: Thursday 12 November 2026 and Thursday "
+        "19 November 2026, both 16:00-17:30 UTC.\nIf you want a topic covered, open an issue in the tracker by Monday "
+        "9 November 2026.\n",
+        date="Tue, 03 Nov 2026 09:00:00 +0000", subject="Two working sessions on the naming proposal (12 and 19 Nov)",
+    )
+    assert ex.kind == "meeting_invitation" and len(ex.meetings) == 2 and len(ex.deadlines) == 1
