@@ -761,7 +761,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
             index += 1
     if len(st.explain) > MAX_EXPLAIN:
         st.explain[MAX_EXPLAIN - 1 :] = [f"... and {len(st.explain) - MAX_EXPLAIN + 1} more lines"]
-    deadlines = _superseded_by_extension(st)
+    deadlines = _subject_due_disagrees(st, _superseded_by_extension(st))
     meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10 and not _multi_day(m)))
     if kind == "meeting_invitation":
         meetings = _subject_disagrees(st, meetings)
@@ -892,6 +892,31 @@ def _subject_disagrees(st: _State, meetings: tuple[Meeting, ...]) -> tuple[Meeti
     if len(st.explain) < MAX_EXPLAIN:
         st.explain.append(f"'{_short(st.subject_clean, 40)}': CONFLICT: {why}")
     return tuple(replace(m, conflict=why) if m is ahead[0] else m for m in meetings)
+
+
+def _subject_due_disagrees(st: _State, deadlines: tuple[Deadline, ...]) -> tuple[Deadline, ...]:
+    """'comments due 25 October' in the subject over a body whose due date is 28 October: two dates for one due date,
+    flagged (the body, which says more, is taken)."""
+    g = st.rules.grammar
+    subject_low = lower(st.subject_clean)
+    if not g.cues["deadline_cues"].search(subject_low) or g.cues["extension_cues"].search(subject_low) or g.cues[
+        "postpone_cues"
+    ].search(subject_low):
+        return deadlines  # "deadline extended to 30 May": the subject itself says the day changed
+    said = [r for r in find_dates(st.subject_clean, g)[:3] if r.form == "date" and r.day2 is None]
+    res = resolve(said[0], st.ref) if len(said) == 1 else None
+    if res is None:
+        return deadlines
+    ahead = [d for d in deadlines if not d.past and not d.approx]
+    if any(d.due == res.first.isoformat() for d in ahead):
+        return deadlines
+    near = [d for d in ahead if abs((date.fromisoformat(d.due) - res.first).days) <= 3]
+    if len(near) != 1 or near[0].conflict:
+        return deadlines
+    why = f"the subject says {res.first.isoformat()} but the text says {near[0].due}; taking the text's"
+    if len(st.explain) < MAX_EXPLAIN:
+        st.explain.append(f"'{_short(st.subject_clean, 40)}': CONFLICT: {why}")
+    return tuple(replace(d, conflict=why) if d is near[0] else d for d in deadlines)
 
 
 def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:

@@ -1296,3 +1296,20 @@ def test_kind_when_no_rule_hits_cancelled_subject_and_meeting_topic():
         date="Tue, 03 Nov 2026 09:00:00 +0000", subject="Two working sessions on the naming proposal (12 and 19 Nov)",
     )
     assert ex.kind == "meeting_invitation" and len(ex.meetings) == 2 and len(ex.deadlines) == 1
+
+
+def test_subject_and_body_give_two_due_dates():
+    # The subject says feedback is due 12 June, the body says Monday 15 June: one due date written two ways, flagged.
+    # A subject whose date is the body's own due date, or that says the date moved, flags nothing.
+    ex = post(
+        "Dear all,\n\nThe second draft of the charter is attached. Please send feedback to the editors by Monday "
+        "15 June 2026.\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000", subject="Charter draft 2 - feedback due 12 June",
+    )
+    (d,) = ex.deadlines
+    assert d.due == "2026-06-15" and d.conflict and "2026-06-12" in d.conflict
+    ex = post(
+        "Dear all,\n\nPlease send feedback to the editors by Monday 15 June 2026.\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000", subject="Charter draft 2 - feedback deadline extended to 15 June",
+    )
+    assert [(d.due, d.conflict) for d in ex.deadlines] == [("2026-06-15", None)]
