@@ -281,7 +281,11 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             cur_urls.extend(urls)
             prev_raw = s
             continue
-        strong = bool(_HEADING.match(s)) and s.count(" | ") < 2  # "#  | Action | Owner | Due" heads a table
+        strong = (
+            bool(_HEADING.match(s)) and s.count(" | ") < 2  # "#  | Action | Owner | Due" heads a table
+            # "full list in" / "Annex I. Apologies were received ...": a wrapped sentence, not an annex's heading
+            and not (cur and s[0] != "#" and _OPEN_END.search(prev_raw[-12:]) is not None)
+        )
         soft = (
             not strong
             and len(s) <= 60

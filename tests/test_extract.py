@@ -1313,3 +1313,18 @@ def test_subject_and_body_give_two_due_dates():
         date="Mon, 01 Jun 2026 09:00:00 +0000", subject="Charter draft 2 - feedback deadline extended to 15 June",
     )
     assert [(d.due, d.conflict) for d in ex.deadlines] == [("2026-06-15", None)]
+
+
+def test_wrapped_line_starting_with_annex_is_no_heading():
+    # "... see" / "Annex II. The drafting group ...": a sentence wrapped before "Annex II", not a new section, so the
+    # due date said in prose and again in the action table below is one deadline.
+    ex = post(
+        "Summary of the drafting group call.\n\n"
+        "Members should send their remarks on the glossary by Friday 13 November 2026; the comments so far are in\n"
+        "Annex II. The drafting group will meet again soon.\n\n"
+        " #  | Action                      | Owner    | Due\n"
+        "----+-----------------------------+----------+------------\n"
+        " 1  | Remarks on the glossary     | Members  | 13 Nov 2026\n",
+        date="Mon, 02 Nov 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-11-13"]
