@@ -128,7 +128,7 @@ _NAMED_SLOT = re.compile(
     r"[A-Z][\w'’-]{0,15}(?:\s[\w'’-]{1,6}){0,2}\s?(?::|[-–—])\s{1,3}"
     r"(?=\(?\d{1,2}[:h.]\d\d\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}[:h.]\d\d)"
 )
-# "All times are UTC", "All times below are Kigali local time (CAT, UTC+2)"
+# "All times are UTC", "All times below are Lusaka local time (CAT, UTC+2)"
 _ALL_TIMES = re.compile(
     r"(?i:all times (?:below |above )?(?:are |shown |given )?(?:in )?|times (?:are )?in )"
     r"(?:[A-Z][a-z]{2,20} (?i:local time),? )?\(?([A-Z][A-Za-z]{1,3}(?:[+-]\d{1,2})?)\b"
@@ -282,8 +282,8 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             prev_raw = s
             continue
         strong = (
-            bool(_HEADING.match(s)) and s.count(" | ") < 2  # "#  | Action | Owner | Due" heads a table
-            # "full list in" / "Annex I. Apologies were received ...": a wrapped sentence, not an annex's heading
+            bool(_HEADING.match(s)) and s.count(" | ") < 2  # "# | Task | Who | When" heads a table
+            # "the comments so far are in" / "Annex II. The group will ...": a wrapped sentence, not a heading
             and not (cur and s[0] != "#" and _OPEN_END.search(prev_raw[-12:]) is not None)
         )
         soft = (
@@ -637,7 +637,7 @@ class _State:
     conf_url: str | None = None  # the post's one video-conference link, if it has exactly one
     slot_day: date | None = None  # the day of the meeting just read: agenda lines below it are its slots
     default_zone: re.Match[str] | None = None  # from "All times are UTC"
-    local_zone: re.Match[str] | None = None  # from "15:00 local time (UTC+1)": what a later bare "local time" is
+    local_zone: re.Match[str] | None = None  # from "09:00 local time (UTC+3)": what a later bare "local time" is
     subject_meeting: bool = False  # the subject names a meeting and no deadline ("Coordination call next week?")
     plain_days: set[tuple[int, int]] = field(default_factory=set)  # (month, day) written without a weekday
     cancelled_days: set[tuple[Any, ...]] = field(default_factory=set)  # days the subject says are cancelled
@@ -713,8 +713,8 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     # Days written without a weekday, here or in the subject: they outweigh a weekday that contradicts them.
     st.plain_days = {(r.month, r.day) for dates in found for r in dates if r.form == "date" and r.weekday is None}
     st.plain_days |= {(r.month, r.day) for r in find_dates(st.subject_clean, g)[:5] if r.form == "date"}
-    # "Fwd: Workshop 24-25 March CANCELLED - moving online": the days written next to the cancel word are off, also
-    # where the body names them without one ("this includes the meeting planned for 24-25 March")
+    # "Fwd: Editors' retreat 14-15 May cancelled": the days written next to the cancel word are off, also where the
+    # body names them without one ("which affects the retreat we had booked for 14-15 May")
     for r in find_dates(st.subject_clean, g)[:5]:
         if r.form == "date" and g.cues["cancel_cues"].search(subject_low[max(0, r.start - 20) : r.end + 20]):
             st.cancelled_days.add((r.month, r.day, r.month2, r.day2))
@@ -783,10 +783,10 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         ahead = [m for m in meetings if not m.past]
         due = [d for d in deadlines if not d.past and not d.approx]
         asks = g.cues["contribution_cues"]
-        # "two extra sessions on the storage access proposal": a subject that names a meeting names its topic, it asks
-        # for nothing
+        # "Two working sessions on the naming proposal": a subject that names a meeting names its topic, it asks for
+        # nothing
         subject_asks = asks.search(subject_low) is not None and not g.cues["meeting_cues"].search(subject_low)
-        # "Today's call CANCELLED (and next week's too)": news of a cancellation, even when it names the next call
+        # "This week's call CANCELLED": news of a cancellation, even when the post names the next call
         subject_cancels = g.cues["cancel_cues"].search(subject_low) is not None
         asking = g.cues["request_cues"]
         wanted = [d for d in due if subject_asks or (asks.search(low := lower(d.text)) and asking.search(low))]
@@ -837,7 +837,7 @@ _LAST_SENTENCE = re.compile(r"(?<=[.!?])\s")
 _FIELD_KEY = re.compile(r"(?:^|[;.]\s)\s{0,2}([^;:.]{1,60}):\s{0,3}$")
 _IS_NOW = re.compile(r"(?<!\w)(?:is|are|will)\s{1,2}now\s{1,2}(?:be\s{1,2})?(?:on\s{1,2}|the\s{1,2})?$")
 _FROM_END = re.compile(r"(?<!\w)(?:from|de|du|del|desde)\s{0,2}$")  # "postponed from 20 May": the old day
-# "we have to postpone the meeting that was planned for 8 February": in a postponement, the day it was planned for
+# "we must postpone the workshop that was scheduled for 9 June": in a postponement, the day it was planned for
 _PLANNED_FOR = re.compile(
     r"(?<!\w)(?:planned|scheduled|foreseen|set|prevista|previsto|programada|programado|marcada|marcado|prévue|prévu)"
     r"\s{1,2}(?:for|on|para|pour|le)\s{1,2}(?:this\s{1,2}|next\s{1,2})?$"
@@ -899,7 +899,7 @@ def _subject_disagrees(st: _State, meetings: tuple[Meeting, ...]) -> tuple[Meeti
 
 
 def _subject_due_disagrees(st: _State, deadlines: tuple[Deadline, ...]) -> tuple[Deadline, ...]:
-    """'comments due 25 October' in the subject over a body whose due date is 28 October: two dates for one due date,
+    """'feedback due 12 June' in the subject over a body whose due date is Monday 15 June: two dates for one due date,
     flagged (the body, which says more, is taken)."""
     g = st.rules.grammar
     subject_low = lower(st.subject_clean)
@@ -1068,8 +1068,8 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     elif cues and (field_key := _FIELD_KEY.search(before)) and g.cues["contribution_cues"].search(
         field_key.group(1)
     ) and not g.cues["meeting_cues"].search(field_key.group(1)):
-        # "Full papers (for the proceedings): Friday 4 September; Symposium (online): 14-16 October": a field whose
-        # key names what is sent in is its due date, whatever event the next field names
+        # "Short papers (four pages): 7 September; Conference (hybrid): 21-23 October": a field whose key names what
+        # is sent in is its due date, whatever event the next field names
         what_kind, why = "deadline", f"the field '{_short(field_key.group(1), 40)}' names what is sent in"
     elif cues and g.cues["publication_cues"].fullmatch(cues[0].word) and (
         event := next((c for c in cues if c.kind == "meeting"), None)
@@ -1079,19 +1079,19 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     elif cues and cues[0].kind == "deadline" and raw.form != "fuzzy" and (
         event := next((c for c in cues if c.kind == "meeting"), None)
     ) and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True):
-        # "a call to discuss the comments received on 8 October, 14:00-15:30 UTC": a due date has one hour at most,
+        # "an open call to go through the proposals received on 9 June, 13:00-14:30 UTC": a due date has one hour at most,
         # a span of hours with a zone is when people meet
         what_kind, why = "meeting", f"a span of hours with a zone, with '{event.word}'"
     elif cues and st.kind == "meeting_invitation" and raw.form != "fuzzy" and _DATE_FIELD.search(
         low[max(prev_end, raw.start - 12) : raw.start]
     ):
-        # "Date : jeudi 25 juin ; Horaire : ... ; Lieu : (le lien sera envoyé ...)": in an invitation the 'Date:'
-        # field is the meeting's day, whatever word another field holds
+        # "Date : mardi 16 juin ; Horaire : ... ; Lieu : (le lien sera envoyé ...)": in an invitation the 'Date:' field
+        # is the meeting's day, whatever word another field holds
         what_kind, why = "meeting", "a 'Date:' field in an invitation"
     elif cues and cues[0].kind == "meeting" and (
         pub := _published_document(g, cues, seg, rs, re_)
     ) and not find_times(text, g, raw.end, min(next_start, raw.end + 25)):
-        # "we will publish the final agenda on Monday 25 May": the meeting word names what is published
+        # "we will publish the final agenda on Wednesday 3 June": the meeting word names what is published
         what_kind, why = "deadline", f"'{pub.word}' before it in its clause ('{cues[0].word}' is not what happens that day)"
     elif cues:
         what_kind, why = cues[0].kind, f"nearest cue '{cues[0].word}'"
@@ -1150,7 +1150,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
                 st.explain.append(f"{quote}: not taken: a publication on the day of the post is the post itself")
                 return
         if raw.form == "relative" and _POSSESSIVE.match(low, raw.end):
-            # "after the editors integrate today's comments": what was said today, nothing falls due
+            # "the chairs will merge today's feedback": what was said today, nothing falls due
             st.explain.append(f"{quote}: not taken: '{raw.text.strip()}'s ...' names what belongs to the day, nothing is due")
             return
         if res.approx and g.cues["hedges"].search(sentence_low):
@@ -1339,7 +1339,7 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
         same = _SAME_TIME.match(text, raw.end)
         prior = next((m for m in reversed(st.meetings) if len(m.start) > 10 and m.end and len(m.end) > 10), None)
         if same and prior is not None and last is None:
-            # "The next meeting will be on Wednesday 13 October, same time": the hours of the meeting named before
+            # "The call after that is on Wednesday 18 November, same time": the hours of the meeting named before
             p_start, p_end = datetime.fromisoformat(prior.start), datetime.fromisoformat(prior.end)  # type: ignore[arg-type]
             start = datetime.combine(first, p_start.timetz())
             st.explain.append(f"'{raw.text.strip()}': '{same.group(1)}': the hours of the meeting on {p_start.date()}")
@@ -1354,7 +1354,7 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
         if local:
             st.local_zone = zm
     elif local and st.local_zone is not None:
-        zm = st.local_zone  # "10:00-13:00 local time" after "15:00-16:30 local time (UTC+1)" in the same post
+        zm = st.local_zone  # "14:00-17:00 local time" after "09:00-12:00 local time (UTC+3)" in the same post
     elif st.default_zone is not None:
         zm = st.default_zone  # "All times are UTC"
     elif head and (in_head := g.zone_re.search(head)) is not None:
