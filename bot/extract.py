@@ -995,10 +995,8 @@ _CLOCK_GAP = re.compile(r"[^\d.;!?]{0,15}")  # between a clock change and its da
 def _clock_change(g: Grammar, before: str, after: str) -> bool:
     """'daylight saving time starts on March 13', 'on 27 March the clocks go forward': the date only says when clocks
     change (a reason to check the time of a call), it is neither a meeting nor a due date."""
-    cue = None
-    for cue in g.cues["clock_change_cues"].finditer(before):
-        pass
-    if cue is not None and _CLOCK_GAP.fullmatch(before, cue.end()):
+    ends = [m.end() for m in g.cues["clock_change_cues"].finditer(before)]
+    if ends and _CLOCK_GAP.fullmatch(before, ends[-1]):  # the last one before the date, with little in between
         return True
     cue = g.cues["clock_change_cues"].search(after)
     return cue is not None and _CLOCK_GAP.fullmatch(after, 0, cue.start()) is not None
