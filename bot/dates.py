@@ -33,7 +33,7 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "JST": (540, None, None), "KST": (540, None, None), "SGT": (480, None, None), "HKT": (480, None, None),
     "IST": (330, None, None),
     # zones without summer time, as listed in the IANA tables' abbreviations
-    "EAT": (180, None, None), "WAT": (60, None, None), "SAST": (120, None, None),
+    "EAT": (180, None, None), "WAT": (60, None, None), "CAT": (120, None, None), "SAST": (120, None, None),
     "MSK": (180, None, None), "GST": (240, None, None), "PKT": (300, None, None), "NPT": (345, None, None),
     "WIB": (420, None, None), "PHT": (480, None, None), "AWST": (480, None, None), "ACST": (570, None, None),
     "BRT": (-180, None, None), "HST": (-600, None, None),
@@ -204,7 +204,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         for key in (
             "deadline_cues", "meeting_cues", "cancel_cues", "extension_cues", "history_cues", "hedges", "start_cues",
             "publication_cues", "future_cues", "decision_cues", "next_step_cues", "action_headings", "postpone_cues",
-            "new_date_cues", "weak_meeting_cues", "contribution_cues", "request_cues",
+            "new_date_cues", "weak_meeting_cues", "contribution_cues", "request_cues", "clock_change_cues",
         )
     }
     cues["deadline_cues"] = re.compile(
@@ -212,10 +212,15 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     )
     cues["past_tense"] = _phrases(w["past_tense"])
     cues["window_cues"] = _phrases(w["window_cues"])
-    # "call for papers", "called to order": not a call.
-    not_after = _alt(w["not_meeting_after"])
+    # "call for papers", "call to order": not a call; but "a session for newcomers" is a session. A phrase
+    # "CUE WORDS" excludes only that cue before those words; a single word (older vocabularies) follows any cue.
+    not_after = []
+    for phrase in w["not_meeting_after"]:
+        cue, _, rest = phrase.strip().partition(" ")
+        follow = r"\s{1,2}" + r"\s{1,2}".join(re.escape(x) for x in (rest or cue).split()) + r"(?!\w)"
+        not_after.append((r"(?<=(?<!\w)" + re.escape(cue) + ")" if rest else "") + follow)
     cues["meeting_cues"] = re.compile(
-        r"(?<!\w)" + _alt(w["meeting_cues"]) + r"(?!\w)(?!\s{1,2}" + not_after + r"(?!\w))"
+        r"(?<!\w)" + _alt(w["meeting_cues"]) + r"(?!\w)" + (r"(?!" + "|".join(not_after) + ")" if not_after else "")
     )
     # Between a deadline word and its date: fillers, weekday names, clock times and zones, nothing else.
     filler = (
@@ -249,7 +254,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         cues=cues,
         deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + r"\s?:?" + words_between + r"[\s,]{0,3}$"),
         weekday_re=re.compile(r"(?<!\w)(?P<wd>" + _alt(weekdays) + r")(?!\w)"),
-        superseded_prep=re.compile(r"(?<!\w)" + _alt(w["superseded_preps"]) + r"\s{0,2}(?:on\s{1,2}|the\s{1,2})?[\s,]{0,2}$"),
+        superseded_prep=re.compile(r"(?<!\w)" + _alt(w["superseded_preps"]) + r"\s{0,2}:?(?:on\s{1,2}|the\s{1,2})?[\s,]{0,3}$"),
         vague_prep=re.compile(r"(?<!\w)" + _alt(w["vague_preps"]) + r"\s{0,2}(?:the\s{1,2})?$"),
         weak_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["weak_deadline_preps"]) + words_between + r"[\s,]{0,3}$"),
         not_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["not_deadline_preps"]) + r"(?:\s{1,2}the)?\s{0,2}$"),
@@ -473,7 +478,7 @@ def _join(text: str, orig: str, dates: list[RawDate], g: Grammar) -> list[RawDat
         if b is not None and a.form == b.form and a.day2 is None and b.day2 is None and a.form != "relative":
             between = text[a.end : b.start]
             jm = g.range_join.match(between)
-            if jm and (between.strip().lower() not in ("and", "y", "et") or _before_is_between(text, a.start)):
+            if jm and (between.strip().lower() not in ("and", "y", "et", "e") or _before_is_between(text, a.start)):
                 out.append(
                     RawDate(a.start, b.end, orig[a.start : b.end], a.form, a.year or b.year, a.month, a.day, a.weekday,
                             b.month, b.day, b.year, between.strip().lower() or "-")

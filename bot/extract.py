@@ -128,7 +128,11 @@ _NAMED_SLOT = re.compile(
     r"[A-Z][\w'’-]{0,15}(?:\s[\w'’-]{1,6}){0,2}\s?(?::|[-–—])\s{1,3}"
     r"(?=\(?\d{1,2}[:h.]\d\d\s?(?:[ap]\.?m\.?)?\s?(?:-|–|—|to)\s?\d{1,2}[:h.]\d\d)"
 )
-_ALL_TIMES = re.compile(r"(?i:all times (?:are |shown |given )?(?:in )?|times (?:are )?in )\(?([A-Z][A-Za-z]{1,3}(?:[+-]\d{1,2})?)\b")
+# "All times are UTC", "All times below are Lusaka local time (CAT, UTC+2)"
+_ALL_TIMES = re.compile(
+    r"(?i:all times (?:below |above )?(?:are |shown |given )?(?:in )?|times (?:are )?in )"
+    r"(?:[A-Z][a-z]{2,20} (?i:local time),? )?\(?([A-Z][A-Za-z]{1,3}(?:[+-]\d{1,2})?)\b"
+)
 _YEAR = re.compile(r"(?<![\d/.:-])((?:19|20)\d\d)(?![\d/:-])")
 _DATE_FIELD = re.compile(r"(?:^|;\s)(?:date|when|fecha|cuándo|quand)\s?:\s*$")
 _CONF_URL = re.compile(r"zoom\.|webex\.|meet\.|teams\.|jitsi|bigbluebutton|gotomeeting|whereby\.", re.IGNORECASE)
@@ -180,6 +184,7 @@ def _clean(line: str) -> tuple[str, list[str]]:
 
 
 # A line that ends on one of these words goes on in the next line.
+_RULE_LINE = re.compile(r"[-+=|: ]{3,}")
 _OPEN_END = re.compile(
     r"(?i)(?<!\w)(?:by|on|until|till|before|at|of|the|and|or|to|for|in|from|with|a|an|le|la|les|el|los|de|du|des|au|"
     r"hasta|avant|jusqu'au|than)$"
@@ -283,7 +288,11 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             cur_urls.extend(urls)
             prev_raw = s
             continue
-        strong = bool(_HEADING.match(s))
+        strong = (
+            bool(_HEADING.match(s)) and s.count(" | ") < 2  # "# | Task | Who | When" heads a table
+            # "the comments so far are in" / "Annex II. The group will ...": a wrapped sentence, not a heading
+            and not (cur and s[0] != "#" and _OPEN_END.search(prev_raw[-12:]) is not None)
+        )
         soft = (
             not strong
             and len(s) <= 60
@@ -321,11 +330,15 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             group += 1
             prev_raw = s
             continue
+        if _RULE_LINE.fullmatch(s) and (prev_raw.startswith("|") or prev_raw.count(" | ") >= 2):
+            continue  # "----+--------" under a table's head row: the rows below it are still under that head
         if s.startswith("|") or s.count(" | ") >= 2:
             flush()
             cells = [c.strip() for c in s.strip("|").split("|")]
             row = " | ".join(c for c in cells if c)
-            if not (prev_raw.startswith("|") or prev_raw.count(" | ") >= 2):
+            # an HTML table comes with a blank line between its rows: the row above that blank line still heads it
+            above = prev_raw or (lines[i - 2].strip() if i >= 2 and not lines[i - 1].strip() else "")
+            if not (above.startswith("|") or above.count(" | ") >= 2):
                 table_head = row  # "| Item | Due |" says what the dates in the rows below it are
                 units.append(_Unit(row, sec, context, None, False, tuple(urls), topic=len(titles) - 1))
             else:
@@ -646,8 +659,10 @@ class _State:
     conf_url: str | None = None  # the post's one video-conference link, if it has exactly one
     slot_day: date | None = None  # the day of the meeting just read: agenda lines below it are its slots
     default_zone: re.Match[str] | None = None  # from "All times are UTC"
+    local_zone: re.Match[str] | None = None  # from "09:00 local time (UTC+3)": what a later bare "local time" is
     subject_meeting: bool = False  # the subject names a meeting and no deadline ("Coordination call next week?")
     plain_days: set[tuple[int, int]] = field(default_factory=set)  # (month, day) written without a weekday
+    cancelled_days: set[tuple[Any, ...]] = field(default_factory=set)  # days the subject says are cancelled
     slot_units: set[int] = field(default_factory=set)  # id() of the units read as agenda slots of a dated day
     list_end: int | None = None  # the end of the last date of the list the date being read belongs to
     intro: str = ""  # the line just before the unit being read, when it ends with a colon ("Proposed slots for a call:")
@@ -720,6 +735,11 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
     # Days written without a weekday, here or in the subject: they outweigh a weekday that contradicts them.
     st.plain_days = {(r.month, r.day) for dates in found for r in dates if r.form == "date" and r.weekday is None}
     st.plain_days |= {(r.month, r.day) for r in find_dates(st.subject_clean, g)[:5] if r.form == "date"}
+    # "Fwd: Editors' retreat 14-15 May cancelled": the days written next to the cancel word are off, also where the
+    # body names them without one ("which affects the retreat we had booked for 14-15 May")
+    for r in find_dates(st.subject_clean, g)[:5]:
+        if r.form == "date" and g.cues["cancel_cues"].search(subject_low[max(0, r.start - 20) : r.end + 20]):
+            st.cancelled_days.add((r.month, r.day, r.month2, r.day2))
     index = 0
     for index_u, (unit, dates) in enumerate(zip(units, found, strict=False)):
         if index >= MAX_DATES_TOTAL:
@@ -767,7 +787,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
             index += 1
     if len(st.explain) > MAX_EXPLAIN:
         st.explain[MAX_EXPLAIN - 1 :] = [f"... and {len(st.explain) - MAX_EXPLAIN + 1} more lines"]
-    deadlines = _superseded_by_extension(st)
+    deadlines = _subject_due_disagrees(st, _superseded_by_extension(st))
     meetings = tuple(m for m in st.meetings if not (m.start in st.timed_days and len(m.start) == 10 and not _multi_day(m)))
     if kind == "meeting_invitation":
         meetings = _subject_disagrees(st, meetings)
@@ -785,7 +805,11 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
         ahead = [m for m in meetings if not m.past]
         due = [d for d in deadlines if not d.past and not d.approx]
         asks = g.cues["contribution_cues"]
-        subject_asks = asks.search(subject_low) is not None
+        # "Two working sessions on the naming proposal": a subject that names a meeting names its topic, it asks for
+        # nothing
+        subject_asks = asks.search(subject_low) is not None and not g.cues["meeting_cues"].search(subject_low)
+        # "This week's call CANCELLED": news of a cancellation, even when the post names the next call
+        subject_cancels = g.cues["cancel_cues"].search(subject_low) is not None
         asking = g.cues["request_cues"]
         wanted = [d for d in due if subject_asks or (asks.search(low := lower(d.text)) and asking.search(low))]
         timed = any(len(m.start) > 10 for m in ahead)
@@ -795,7 +819,7 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
             kind = "meeting_report"
         elif wanted and (subject_asks or not timed):
             kind = "call_for_contributions"  # a due date for what the list is asked to send
-        elif timed:
+        elif timed and not subject_cancels:
             kind = "meeting_invitation"  # a call at a time
         elif ahead or due:
             kind = "announcement"  # events on days, due dates: news
@@ -835,6 +859,11 @@ _LAST_SENTENCE = re.compile(r"(?<=[.!?])\s")
 _FIELD_KEY = re.compile(r"(?:^|[;.]\s)\s{0,2}([^;:.]{1,60}):\s{0,3}$")
 _IS_NOW = re.compile(r"(?<!\w)(?:is|are|will)\s{1,2}now\s{1,2}(?:be\s{1,2})?(?:on\s{1,2}|the\s{1,2})?$")
 _FROM_END = re.compile(r"(?<!\w)(?:from|de|du|del|desde)\s{0,2}$")  # "postponed from 20 May": the old day
+# "we must postpone the workshop that was scheduled for 9 June": in a postponement, the day it was planned for
+_PLANNED_FOR = re.compile(
+    r"(?<!\w)(?:planned|scheduled|foreseen|set|prevista|previsto|programada|programado|marcada|marcado|prévue|prévu)"
+    r"\s{1,2}(?:for|on|para|pour|le)\s{1,2}(?:this\s{1,2}|next\s{1,2})?$"
+)
 _NEW_DATE_PREP = re.compile(r"(?<!\w)(?:to|until|till|à|au|al|hasta|a)\s{1,2}(?:the\s{1,2}|el\s{1,2}|le\s{1,2})?$")
 _LAST_WEEKDAY = re.compile(r"(?:last|past|previous|dernier|pasado|del pasado)\s{1,2}$")
 
@@ -891,6 +920,31 @@ def _subject_disagrees(st: _State, meetings: tuple[Meeting, ...]) -> tuple[Meeti
     return tuple(replace(m, conflict=why) if m is ahead[0] else m for m in meetings)
 
 
+def _subject_due_disagrees(st: _State, deadlines: tuple[Deadline, ...]) -> tuple[Deadline, ...]:
+    """'feedback due 12 June' in the subject over a body whose due date is Monday 15 June: two dates for one due date,
+    flagged (the body, which says more, is taken)."""
+    g = st.rules.grammar
+    subject_low = lower(st.subject_clean)
+    if not g.cues["deadline_cues"].search(subject_low) or g.cues["extension_cues"].search(subject_low) or g.cues[
+        "postpone_cues"
+    ].search(subject_low):
+        return deadlines  # "deadline extended to 30 May": the subject itself says the day changed
+    said = [r for r in find_dates(st.subject_clean, g)[:3] if r.form == "date" and r.day2 is None]
+    res = resolve(said[0], st.ref) if len(said) == 1 else None
+    if res is None:
+        return deadlines
+    ahead = [d for d in deadlines if not d.past and not d.approx]
+    if any(d.due == res.first.isoformat() for d in ahead):
+        return deadlines
+    near = [d for d in ahead if abs((date.fromisoformat(d.due) - res.first).days) <= 3]
+    if len(near) != 1 or near[0].conflict:
+        return deadlines
+    why = f"the subject says {res.first.isoformat()} but the text says {near[0].due}; taking the text's"
+    if len(st.explain) < MAX_EXPLAIN:
+        st.explain.append(f"'{_short(st.subject_clean, 40)}': CONFLICT: {why}")
+    return tuple(replace(d, conflict=why) if d is near[0] else d for d in deadlines)
+
+
 def _weekdays_in_ranges(st: _State, units: list[_Unit], g: Grammar) -> None:
     """'Our session is on Wednesday at 15:00 UTC' inside a dated meeting week: that Wednesday, if it is a meeting."""
     ranges = []
@@ -937,6 +991,39 @@ def _zoned_time_after(st: _State, text: str, pos: int, end: int, *, span: bool =
     return find_zone(text, g, times[0].end, limit=12) is not None or st.default_zone is not None
 
 
+# "slides will be posted after the workshop on 5 May": the meeting word after these is when, not what, is published
+_ANCHOR_PREP = re.compile(
+    r"(?<!\w)(?:after|before|during|following|ahead of|at|in|at the end of|après|avant|pendant|después de|antes de|"
+    r"durante|depois de)\s{1,2}(?:\w{1,12}\s{1,2}){0,2}$"
+)
+
+
+def _published_document(g: Grammar, cues: list[_Cue], seg: str, rs: int, re_: int) -> _Cue | None:
+    """A publication word ('publish', 'be posted') before the date in its clause, when the nearest cue, a meeting word,
+    stands between the two as its object: the date is when something is published, not when anyone meets."""
+    c_lo, _ = _clause(seg, rs, re_)
+    near = cues[0]
+    for c in cues:
+        if c.kind == "deadline" and c_lo <= c.start and c.end <= rs and g.cues["publication_cues"].fullmatch(c.word):
+            if c.end <= near.start and near.end <= rs and not _ANCHOR_PREP.search(seg, c.end, near.start):
+                return c
+    return None
+
+
+_POSSESSIVE = re.compile(r"['’]s\s{1,2}(?!deadline)")  # "today's comments", but "today's deadline" is due today
+_CLOCK_GAP = re.compile(r"[^\d.;!?]{0,15}")  # between a clock change and its day: "on", "this year on", no other date
+
+
+def _clock_change(g: Grammar, before: str, after: str) -> bool:
+    """'daylight saving time starts on March 13', 'on 27 March the clocks go forward': the date only says when clocks
+    change (a reason to check the time of a call), it is neither a meeting nor a due date."""
+    ends = [m.end() for m in g.cues["clock_change_cues"].finditer(before)]
+    if ends and _CLOCK_GAP.fullmatch(before, ends[-1]):  # the last one before the date, with little in between
+        return True
+    cue = g.cues["clock_change_cues"].search(after)
+    return cue is not None and _CLOCK_GAP.fullmatch(after, 0, cue.start()) is not None
+
+
 def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int, next_start: int, index: int,
           *, meeting_only: bool = False) -> None:
     """Decide what one date is (deadline, meeting, or nothing) and record it with the reason."""
@@ -964,6 +1051,9 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     before = low[max(prev_end, raw.start - 60) : raw.start]
     if g.vague_prep.search(before):
         st.explain.append(f"{quote}: not taken: it names a week, not a day")
+        return
+    if _clock_change(g, before, low[raw.end : min(next_start, raw.end + 30)]):
+        st.explain.append(f"{quote}: not taken: the day the clocks change, a fact about time zones")
         return
     if g.superseded_prep.search(before) or (res.last is None and g.moved_prep.search(before) and _FROM_END.search(before)):
         # "not 17 March", "extended from 5 May" (without its "to ..."): the old date
@@ -995,16 +1085,45 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         # "Deadline for agenda items: Friday 8 May": a field whose key says 'deadline' or 'due' is a due date, whatever
         # meeting word the key also holds
         what_kind, why = "deadline", f"the field '{_short(field_key.group(1), 40)}' names '{key_cue.word}'"
+    elif cues and (field_key := _FIELD_KEY.search(before)) and g.cues["contribution_cues"].search(
+        field_key.group(1)
+    ) and not g.cues["meeting_cues"].search(field_key.group(1)):
+        # "Short papers (four pages): 7 September; Conference (hybrid): 21-23 October": a field whose key names what
+        # is sent in is its due date, whatever event the next field names
+        what_kind, why = "deadline", f"the field '{_short(field_key.group(1), 40)}' names what is sent in"
     elif cues and g.cues["publication_cues"].fullmatch(cues[0].word) and (
         event := next((c for c in cues if c.kind == "meeting"), None)
     ) and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
         # "we will hold an online launch on 18 January at noon ET": a launch held at a time with a zone is an event
         what_kind, why = "meeting", f"a '{cues[0].word}' at a zoned time, with '{event.word}'"
+    elif cues and cues[0].kind == "deadline" and raw.form != "fuzzy" and (
+        event := next((c for c in cues if c.kind == "meeting"), None)
+    ) and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True):
+        # "an open call to go through the proposals received on 9 June, 13:00-14:30 UTC": a due date has one hour at most,
+        # a span of hours with a zone is when people meet
+        what_kind, why = "meeting", f"a span of hours with a zone, with '{event.word}'"
+    elif cues and st.kind == "meeting_invitation" and raw.form != "fuzzy" and _DATE_FIELD.search(
+        low[max(prev_end, raw.start - 12) : raw.start]
+    ):
+        # "Date : mardi 16 juin ; Horaire : ... ; Lieu : (le lien sera envoyé ...)": in an invitation the 'Date:' field
+        # is the meeting's day, whatever word another field holds
+        what_kind, why = "meeting", "a 'Date:' field in an invitation"
+    elif cues and cues[0].kind == "meeting" and (
+        pub := _published_document(g, cues, seg, rs, re_)
+    ) and not find_times(text, g, raw.end, min(next_start, raw.end + 25)):
+        # "we will publish the final agenda on Wednesday 3 June": the meeting word names what is published
+        what_kind, why = "deadline", f"'{pub.word}' before it in its clause ('{cues[0].word}' is not what happens that day)"
     elif cues:
         what_kind, why = cues[0].kind, f"nearest cue '{cues[0].word}'"
     else:
         if ctx_cues:
             what_kind, why = ctx_cues[-1].kind, f"introduced by '{_short(ctx, 60)}'"
+        elif (
+            raw.form != "fuzzy" and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True)
+            and not g.cues["window_cues"].search(sentence_low)  # "the desk is open on 5 May from 9:00 to 17:00 CET"
+        ):
+            # "on Thursday, March 12 from 9:00 to 10:30 a.m. EDT": a span of hours with a zone is a meeting
+            what_kind, why = "meeting", "no cue; a span of hours with a zone"
         elif st.kind == "call_for_contributions" and raw.form == "date":
             what_kind, why = "deadline", "no cue; in a call for contributions a date that is no event is the due date"
         elif st.kind == "meeting_invitation" and raw.form != "fuzzy" and (
@@ -1021,12 +1140,6 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         ):
             # "the IGF in Kyoto runs from 8 to 12 October": words that make an event only when nothing else is near
             what_kind, why = "meeting", f"no cue but '{g.cues['weak_meeting_cues'].search(seg).group(0)}'"  # type: ignore[union-attr]
-        elif (
-            raw.form != "fuzzy" and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25), span=True)
-            and not g.cues["window_cues"].search(sentence_low)  # "the desk is open on 5 May from 9:00 to 17:00 CET"
-        ):
-            # "on Thursday, March 12 from 9:00 to 10:30 a.m. EDT": a span of hours with a zone is a meeting
-            what_kind, why = "meeting", "no cue; a span of hours with a zone"
         elif raw.form != "fuzzy" and st.subject_meeting and _zoned_time_after(st, text, raw.end, min(next_start, raw.end + 25)):
             # "How about Wednesday 23 January at 16:00 CET?" under "Re: Coordination call next week?"
             what_kind, why = "meeting", "no cue; a date with a zoned time in a thread about a meeting"
@@ -1056,6 +1169,10 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
             if all(g.cues["publication_cues"].fullmatch(c.word) for c in only):
                 st.explain.append(f"{quote}: not taken: a publication on the day of the post is the post itself")
                 return
+        if raw.form == "relative" and _POSSESSIVE.match(low, raw.end):
+            # "the chairs will merge today's feedback": what was said today, nothing falls due
+            st.explain.append(f"{quote}: not taken: '{raw.text.strip()}'s ...' names what belongs to the day, nothing is due")
+            return
         if res.approx and g.cues["hedges"].search(sentence_low):
             st.explain.append(f"{quote}: not taken: a fuzzy date in a forecast ('{g.cues['hedges'].search(sentence_low).group(0)}')")  # type: ignore[union-attr]
             return
@@ -1063,7 +1180,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         if res.last is not None:
             # "comments may be sent from 1 June to 31 August": the window closes on its last day; but a dash
             # range in a timeline ("evaluation | 16 April - 10 May") is a period of work, not a due date.
-            if raw.joined_by in ("-", "&", "and", "y", "et"):
+            if raw.joined_by in ("-", "&", "and", "y", "et", "e"):
                 st.explain.append(f"{quote}: not taken: a period, not a due date")
                 return
             due_day = res.last
@@ -1093,14 +1210,19 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if g.cues["cancel_cues"].search(clause) and not g.moved_prep.search(before):
         st.explain.append(f"{quote}: not taken: cancelled ('{g.cues['cancel_cues'].search(clause).group(0)}')")  # type: ignore[union-attr]
         return
+    if (raw.month, raw.day, raw.month2, raw.day2) in st.cancelled_days and not g.cues["new_date_cues"].search(clause) and not (
+        find_times(text, g, raw.end, min(next_start, raw.end + 25))
+    ):
+        st.explain.append(f"{quote}: not taken: the subject says it is cancelled")
+        return
     postponed = g.cues["postpone_cues"].search(clause)
     if postponed is not None:
         # about this date only when it follows the date ("the 8 May call has been postponed") or stands just before
         # it ("moving our call from ..."), not "The forum, postponed from last year, will meet on 5 May"
         at = clause_lo + postponed.start()
-        if at < rs and rs - (clause_lo + postponed.end()) > 30:
+        if at < rs and rs - (clause_lo + postponed.end()) > 30 and not _PLANNED_FOR.search(before):
             postponed = None
-    if postponed and res.last is not None and raw.joined_by not in ("-", "&", "and", "y", "et"):
+    if postponed and res.last is not None and raw.joined_by not in ("-", "&", "and", "y", "et", "e"):
         # "moved from 20 October to 27 October": not a two-day event, the meeting is on the second day.
         st.explain.append(f"{quote}: moved ('{postponed.group(0)}'): the meeting is on {res.last}")
         res = Resolved(res.last, None, res.approx, res.past_year, res.conflict)
@@ -1115,7 +1237,8 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     if st.kind == "meeting_report" and (past_day or (unit.title and not g.cues["future_cues"].search(unit.low))):
         st.explain.append(f"{quote}: not taken: the meeting this report is about (or history)")
         return
-    start, end, conflict, tspan = _when(st, text, raw, res, lo, hi, prev_end, next_start)
+    head = unit.context if " | " in unit.context and " | " in text else ""  # a table row: its head may name the zone
+    start, end, conflict, tspan = _when(st, text, raw, res, lo, hi, prev_end, next_start, head)
     conflict = res.conflict or conflict
     spans = [(raw.start, raw.end)] + ([tspan] if tspan else [])
     what = _item_what(st, unit, lo, hi, prev_end, next_start, spans)
@@ -1216,8 +1339,12 @@ def _clause(seg: str, rs: int, re_: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, prev_end: int, next_start: int
-          ) -> tuple[str, str | None, str | None, tuple[int, int] | None]:
+_SAME_TIME = re.compile(r"[\s,;(]{0,3}(?:at\s)?(?:the\s)?(same time|même heure|misma hora|mesmo horário)\b", re.IGNORECASE)
+_LOCAL_TIME = re.compile(r"\s{0,2}(?:local time|heure locale|hora local)\b", re.IGNORECASE)
+
+
+def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, prev_end: int, next_start: int,
+          head: str = "") -> tuple[str, str | None, str | None, tuple[int, int] | None]:
     """(start, end, zone conflict, span of time and zone) of a meeting: with time and offset when both are written."""
     g = st.rules.grammar
     first, last = res.first, res.last
@@ -1229,14 +1356,29 @@ def _when(st: _State, text: str, raw: RawDate, res: Resolved, lo: int, hi: int, 
     span: TimeSpan | None = after[0] if after else (before[-1] if before else None)
     date_end = last.isoformat() if last else None
     if span is None:
+        same = _SAME_TIME.match(text, raw.end)
+        prior = next((m for m in reversed(st.meetings) if len(m.start) > 10 and m.end and len(m.end) > 10), None)
+        if same and prior is not None and last is None:
+            # "The call after that is on Wednesday 18 November, same time": the hours of the meeting named before
+            p_start, p_end = datetime.fromisoformat(prior.start), datetime.fromisoformat(prior.end)  # type: ignore[arg-type]
+            start = datetime.combine(first, p_start.timetz())
+            st.explain.append(f"'{raw.text.strip()}': '{same.group(1)}': the hours of the meeting on {p_start.date()}")
+            return start.isoformat(), (start + (p_end - p_start)).isoformat(), None, None
         return first.isoformat(), date_end, None, None
     found = find_zone(text, g, span.end)
     zone_end = span.end
+    local = _LOCAL_TIME.match(text, span.end)
     if found is not None:
         zm = found[1]
         zone_end = span.end + zm.end()
+        if local:
+            st.local_zone = zm
+    elif local and st.local_zone is not None:
+        zm = st.local_zone  # "14:00-17:00 local time" after "09:00-12:00 local time (UTC+3)" in the same post
     elif st.default_zone is not None:
         zm = st.default_zone  # "All times are UTC"
+    elif head and (in_head := g.zone_re.search(head)) is not None:
+        zm = in_head  # a table row under "Date | Time (UTC) | Topic"
     else:
         st.explain.append(f"'{raw.text.strip()}': a time without a zone: the day only")
         return first.isoformat(), date_end, None, (span.start, span.end)

@@ -293,6 +293,8 @@ _FORWARD = re.compile(
     re.IGNORECASE,
 )
 FORWARD_LINE = _FORWARD  # the line that opens a forwarded message (the extractor tells what was forwarded)
+# "Message: 2" over "Date:/From:/Subject:" lines: a part of a list digest, new text, not a quoted reply
+_DIGEST_PART = re.compile(r"^Message:\s?\d{1,4}\s*$")
 _SIG = re.compile(r"^(-- ?|--)$")
 _LIST_FOOTER = re.compile(r"^_{20,}\s*$")
 _WROTE_TAIL = re.compile(r"\bwrote:\s*$", re.IGNORECASE)
@@ -336,7 +338,10 @@ def split_body(body: str) -> tuple[str, str, str, str]:
             break
         if not in_forward and (
             _REPLY_HEADER.match(stripped)
-            or (_OUTLOOK_FROM.match(stripped) and i + 1 < n and _OUTLOOK_NEXT.match(lines[i + 1].strip()))
+            or (
+                _OUTLOOK_FROM.match(stripped) and i + 1 < n and _OUTLOOK_NEXT.match(lines[i + 1].strip())
+                and not any(_DIGEST_PART.match(x) for x in lines[max(0, i - 3) : i])
+            )
             # _WROTE_TAIL ends in ':' and stripped has no trailing space: the endswith test spares most lines its scan
             or (stripped.endswith(":") and _WROTE_TAIL.search(stripped) and i + 1 < n
                 and lines[i + 1].lstrip().startswith(">"))

@@ -46,7 +46,7 @@ _LANG_LIST_KEYS = (
     "capitalised_only", "ordinal_suffixes", "date_connectors", "range_words", "today", "tomorrow", "this_weekday",
     "deadline_preps", "weak_deadline_preps", "window_cues", "deadline_fillers", "vague_preps", "superseded_preps", "not_deadline_preps", "deadline_cues", "meeting_cues", "not_meeting_after", "not_deadline_after", "past_tense", "cancel_cues",
     "extension_cues", "start_cues", "publication_cues", "future_cues", "history_cues", "hedges", "decision_cues", "next_step_cues", "action_headings", "postpone_cues", "new_date_cues", "weak_meeting_cues", "credential_words", "action_verbs",
-    "contribution_cues", "request_cues", "month_day_articles",
+    "contribution_cues", "request_cues", "month_day_articles", "clock_change_cues",
 )
 
 

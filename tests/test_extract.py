@@ -1055,3 +1055,276 @@ def test_event_a_report_will_be_presented_at():
     )
     assert [(m.start, m.end) for m in ex.meetings] == [("2031-11-03", "2031-11-06")]
     assert ex.deadlines == ()
+
+
+def test_day_the_clocks_change_is_no_meeting():
+    # A date that only says when clocks change is a note about time zones, not a meeting or a due date; the
+    # call after it, whose own date follows a clock change in the same sentence, is still a meeting.
+    ex = post(
+        "Reminder: our editors' call is on Tuesday 7 April 2026 at 14:00 UTC.\n\n"
+        "Heads-up: in Europe the clocks go forward on 29 March, so the call will be an hour later for you.\n\n"
+        "In North America daylight saving time begins on March 8; after the clocks change on 8 March the "
+        "review session on 10 March at 16:00 UTC is one hour earlier for some of you.\n",
+        date="Mon, 02 Mar 2026 09:00:00 +0000",
+    )
+    assert sorted(m.start for m in ex.meetings) == ["2026-03-10T16:00:00+00:00", "2026-04-07T14:00:00+00:00"]
+    assert not ex.deadlines
+    assert "clocks change" in " ".join(ex.explain)
+
+
+def test_possessive_today_and_as_discussed_are_not_ahead():
+    # "today's feedback" is what was said today, not a due date; "as discussed at today's call" is a call that took
+    # place; "today's deadline" and a call later today at a zoned time are still ahead.
+    ex = post(
+        "As discussed at today's call, the chairs will merge today’s feedback into the draft.\n\n"
+        "Reminder: today's deadline for travel support requests.\n\n"
+        "The follow-up call is on 20 May at 15:00 UTC.\n",
+        date="Tue, 12 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-05-12"]
+    assert [m.start for m in ex.meetings] == ["2026-05-20T15:00:00+00:00"]
+
+
+def test_old_deadline_field_and_postponed_planned_day():
+    # "Previous deadline: ..." as a field is the replaced day; "we must postpone the workshop that was scheduled for
+    # Tuesday, 9 June" names the old day, only the new one is a meeting.
+    ex = post(
+        "The reviewers asked for more time, so the dates change.\n\n"
+        "  Old deadline:  Monday 1 June 2026\n"
+        "  New deadline:  Monday 15 June 2026\n\n"
+        "For the same reason we must postpone the drafting workshop that was scheduled for Tuesday, 9 June.\n"
+        "It will now take place on Tuesday 23 June 2026, 10:00-12:00 UTC.\n",
+        date="Wed, 27 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-06-15"]
+    assert [m.start for m in ex.meetings] == ["2026-06-23T10:00:00+00:00"]
+
+
+def test_publication_of_a_meeting_document_is_a_due_date():
+    # "publish the final agenda on 3 June": the meeting word names what is published, the day is a due date.
+    # "Slides will be posted after the webinar on 24 June" still dates the webinar.
+    ex = post(
+        "Our spring workshop takes place on Wednesday 17 June 2026, 14:00-17:00 CEST.\n\n"
+        "We will publish the final agenda on Wednesday 3 June. The background paper will be posted on our shared "
+        "drive for members on Monday 8 June. Read it before the call.\n\n"
+        "Slides will be posted after the webinar on 24 June.\n",
+        date="Tue, 19 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-06-03", "2026-06-08"]
+    assert sorted(m.start[:10] for m in ex.meetings) == ["2026-06-17", "2026-06-24"]
+
+
+def test_span_of_zoned_hours_and_date_field_make_the_meeting():
+    # "an open call to go through the proposals received, on 9 June, 13:00-14:30 UTC": the deadline word is only the
+    # topic; a span of hours with a zone is when people meet. A deadline with one hour stays a deadline.
+    ex = post(
+        "Proposals are due by Friday 5 June 2026, 17:00 UTC.\n\n"
+        "We will then hold an open call to go through the proposals received on Tuesday 9 June, 13:00-14:30 UTC.\n",
+        date="Mon, 18 May 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-06-05"]
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-06-09T13:00:00+00:00", "2026-06-09T14:30:00+00:00")]
+    # In an invitation, the 'Date :' field is the meeting even when another field joined to it names a due word.
+    ex = post(
+        "Nous vous invitons à notre atelier en ligne sur l'accessibilité.\n\n"
+        "Date : mardi 16 juin 2026\n"
+        "Horaire : de 14h à 16h (heure de Paris)\n"
+        "Lieu : en ligne (le lien sera envoyé aux inscrits la veille)\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000", subject="Invitation : atelier accessibilité",
+    )
+    assert not ex.deadlines
+    assert [m.start for m in ex.meetings] == ["2026-06-16T14:00:00+02:00"]
+
+
+def test_portuguese_two_days_joined_by_e():
+    # "nos dias 9 e 10 de setembro": one event over two days (like "9 and 10 September"), not the second day alone.
+    ex = post(
+        "Convidamos todos para o encontro anual da rede, que será realizado em Recife nos dias 9 e 10 de setembro "
+        "de 2026.\n",
+        date="Mon, 03 Aug 2026 09:00:00 -0300",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-09-09", "2026-09-10")]
+
+
+def test_html_table_rows_keep_their_head_and_zone():
+    # An HTML table puts a blank line between its rows: each row is still under the head row, whose "Time (UTC)"
+    # column gives the zone and whose "Session" column says what the rows are.
+    markup = (
+        "<p>Our working group meets twice before the summit.</p>"
+        "<table><tr><th>Session</th><th>Day</th><th>Time (UTC)</th><th>Topic</th></tr>"
+        "<tr><td>First</td><td>Monday 12 October 2026</td><td>09:30&ndash;11:00</td><td>Scope</td></tr>"
+        "<tr><td>Second</td><td>Monday 19 October 2026</td><td>09:30&ndash;11:00</td><td>Draft text</td></tr></table>"
+    )
+    raw = (
+        "From: Chair <chair@example.org>\nTo: wg@lists.example.org\nSubject: [wg] two sessions\n"
+        "Date: Mon, 28 Sep 2026 09:00:00 +0000\nMessage-ID: <h@example.org>\n"
+        f"Content-Type: text/html; charset=utf-8\n\n{markup}"
+    ).encode()
+    ex = extract.analyze(read_message(raw, received=RECEIVED, max_body_bytes=5_000_000), RULES)
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        ("2026-10-12T09:30:00+00:00", "2026-10-12T11:00:00+00:00"),
+        ("2026-10-19T09:30:00+00:00", "2026-10-19T11:00:00+00:00"),
+    ]
+
+
+def test_all_times_said_with_a_place_and_zone():
+    # "All times below are Nairobi local time (EAT, UTC+3)" gives the zone to the times written without one.
+    ex = post(
+        "All times below are Nairobi local time (EAT, UTC+3).\n\n"
+        "The opening session is on Tuesday 6 October 2026 at 10:00.\n",
+        date="Mon, 07 Sep 2026 09:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-10-06T10:00:00+03:00"]
+
+
+def test_days_the_subject_cancels():
+    # The subject cancels the retreat of 14-15 May; the body names those days again without a cancel word, and the
+    # replacement call on 14 May at a zoned time is the only meeting.
+    ex = post(
+        "Dear all,\n\nWe will meet online instead: a video call on Thursday 14 May 2026, 10:00-12:00 UTC.\n\n"
+        "The venue wrote to us this morning. Their building closes for repairs, which affects the retreat we had "
+        "booked for 14-15 May.\n",
+        date="Mon, 04 May 2026 09:00:00 +0000", subject="Fwd: Editors' retreat 14-15 May cancelled - going online",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-05-14T10:00:00+00:00", "2026-05-14T12:00:00+00:00")]
+
+
+def test_for_after_a_meeting_word_other_than_call():
+    # "call for papers" is no call, but "a workshop for new reviewers" is a workshop.
+    ex = post(
+        "The call for papers is open until Friday 4 September 2026.\n\n"
+        "We also run a short workshop for new reviewers on Tuesday 8 September at 15:00 UTC.\n",
+        date="Mon, 03 Aug 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-09-04"]
+    assert [m.start for m in ex.meetings] == ["2026-09-08T15:00:00+00:00"]
+
+
+def test_reply_and_form_words_make_a_due_date_with_until_or_before():
+    # "until"/"before" need a deadline word in the sentence: "let us know", "tell me", "fill in the form" are such
+    # words; "the office is closed until ..." with none of them is still no due date.
+    ex = post(
+        "Please let us know until 9 October whether you will come to the dinner.\n\n"
+        "To help at the registration desk, fill in the helpers' form before the end of October.\n\n"
+        "I am travelling until 20 October.\n",
+        date="Thu, 01 Oct 2026 09:00:00 +0000",
+    )
+    assert [(d.due, d.approx) for d in ex.deadlines] == [("2026-10-09", False), ("2026-10-31", True)]
+
+
+def test_ascii_table_with_hash_column_and_rule_line():
+    # " # | Task | Who | Due" over a "---+---" rule: the head is a table row (not a Markdown heading) and the rule
+    # under it does not cut the rows from it, so each row's date is a due date.
+    ex = post(
+        "Open actions after the meeting:\n\n"
+        " #  | Task                          | Who      | Due\n"
+        "----+-------------------------------+----------+------------\n"
+        " 1  | Revise the glossary section   | Editors  | 12 Nov 2026\n"
+        " 2  | Collect the member statements | Chairs   | 20 Nov 2026\n",
+        date="Mon, 02 Nov 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-11-12", "2026-11-20"]
+
+
+def test_field_naming_what_is_sent_in_is_a_due_date():
+    # "Short papers (four pages): ..." then "Conference (hybrid): ...": the first field's key names what is sent
+    # in, so its date is due, even though the next field's event word stands nearer to it.
+    ex = post(
+        "Important dates for the 2026 edition:\n\n"
+        "  Short papers (four pages):  Monday 7 September 2026\n"
+        "  Conference (hybrid):  21-23 October 2026\n",
+        date="Mon, 03 Aug 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-09-07"]
+    assert [(m.start, m.end) for m in ex.meetings] == [("2026-10-21", "2026-10-23")]
+
+
+def test_zoned_span_in_a_call_for_contributions_is_a_meeting():
+    # In a call for contributions a date with no cue is read as the due date, but not when a span of hours with a
+    # zone follows it: that is a session ("Date: ...; Time: 14:00-15:30 UTC").
+    ex = post(
+        "This is a call for contributions: we invite proposals for lightning talks. Please submit your proposal by "
+        "Friday 6 November 2026; comments and suggestions are welcome too.\n\n"
+        "Selected speakers present at our online slot:\n\n"
+        "  Date: Thursday, November 19, 2026\n"
+        "  Time: 14:00-15:30 UTC\n",
+        date="Mon, 19 Oct 2026 09:00:00 +0000", subject="[wg] Call for proposals: lightning talks",
+    )
+    assert ex.kind == "call_for_contributions"
+    assert [d.due for d in ex.deadlines] == ["2026-11-06"]
+    assert [m.start for m in ex.meetings] == ["2026-11-19T14:00:00+00:00"]
+
+
+def test_bare_local_time_after_local_time_with_offset():
+    # Once "local time (UTC+3)" is said, a later bare "local time" in the same post is that offset too.
+    ex = post(
+        "Programme of the capacity-building days in Nairobi:\n\n"
+        "- Tuesday 13 October 2026, 09:00-12:00 local time (UTC+3): opening session\n"
+        "- Wednesday 14 October 2026, 14:00-17:00 local time: hands-on session on routing security\n",
+        date="Mon, 14 Sep 2026 09:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-10-13T09:00:00+03:00", "2026-10-14T14:00:00+03:00"]
+
+
+def test_same_time_takes_the_hours_of_the_meeting_before():
+    # "Wednesday 18 November 2026, same time" after a timed meeting: the same hours on the new day.
+    ex = post(
+        "Our next call is on Wednesday 4 November 2026, 16:00-17:00 UTC. The call after that is on Wednesday "
+        "18 November 2026, same time.\n",
+        date="Mon, 26 Oct 2026 09:00:00 +0000",
+    )
+    assert [(m.start, m.end) for m in ex.meetings] == [
+        ("2026-11-04T16:00:00+00:00", "2026-11-04T17:00:00+00:00"),
+        ("2026-11-18T16:00:00+00:00", "2026-11-18T17:00:00+00:00"),
+    ]
+
+
+def test_kind_when_no_rule_hits_cancelled_subject_and_meeting_topic():
+    # No rule knows these wordings. A subject that cancels a call makes news, even with the next call named; a
+    # subject naming sessions "on the naming proposal" names a topic and asks for nothing: the timed sessions make
+    # an invitation, not a call for contributions.
+    ex = post(
+        "Hi everyone,\n\nSeveral of us are travelling, so this week's coordination call will not take place. We resume "
+        "on Tuesday 17 November 2026 at 15:00 UTC with the usual link.\n\nThanks,\nSam\n",
+        date="Mon, 09 Nov 2026 09:00:00 +0000", subject="This week's call CANCELLED",
+    )
+    assert ex.kind == "announcement" and [m.start for m in ex.meetings] == ["2026-11-17T15:00:00+00:00"]
+    ex = post(
+        "Hello all,\n\nWe will hold two more working sessions on the proposal: Thursday 12 November 2026 and Thursday "
+        "19 November 2026, both 16:00-17:30 UTC.\nIf you want a topic covered, open an issue in the tracker by Monday "
+        "9 November 2026.\n",
+        date="Tue, 03 Nov 2026 09:00:00 +0000", subject="Two working sessions on the naming proposal (12 and 19 Nov)",
+    )
+    assert ex.kind == "meeting_invitation" and len(ex.meetings) == 2 and len(ex.deadlines) == 1
+
+
+def test_subject_and_body_give_two_due_dates():
+    # The subject says feedback is due 12 June, the body says Monday 15 June: one due date written two ways, flagged.
+    # A subject whose date is the body's own due date, or that says the date moved, flags nothing.
+    ex = post(
+        "Dear all,\n\nThe second draft of the charter is attached. Please send feedback to the editors by Monday "
+        "15 June 2026.\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000", subject="Charter draft 2 - feedback due 12 June",
+    )
+    (d,) = ex.deadlines
+    assert d.due == "2026-06-15" and d.conflict and "2026-06-12" in d.conflict
+    ex = post(
+        "Dear all,\n\nPlease send feedback to the editors by Monday 15 June 2026.\n",
+        date="Mon, 01 Jun 2026 09:00:00 +0000", subject="Charter draft 2 - feedback deadline extended to 15 June",
+    )
+    assert [(d.due, d.conflict) for d in ex.deadlines] == [("2026-06-15", None)]
+
+
+def test_wrapped_line_starting_with_annex_is_no_heading():
+    # "... see" / "Annex II. The drafting group ...": a sentence wrapped before "Annex II", not a new section, so the
+    # due date said in prose and again in the action table below is one deadline.
+    ex = post(
+        "Summary of the drafting group call.\n\n"
+        "Members should send their remarks on the glossary by Friday 13 November 2026; the comments so far are in\n"
+        "Annex II. The drafting group will meet again soon.\n\n"
+        " #  | Action                      | Owner    | Due\n"
+        "----+-----------------------------+----------+------------\n"
+        " 1  | Remarks on the glossary     | Members  | 13 Nov 2026\n",
+        date="Mon, 02 Nov 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-11-13"]

@@ -191,3 +191,19 @@ def test_multipart_boundaries_parse_as_with_a_compiled_pattern(boundary, linesep
     finally:
         email.feedparser.re = ours
     assert tree(email.message_from_bytes(raw)) == expected
+
+
+def test_digest_parts_are_new_text_not_a_quoted_reply():
+    # In a list digest each part opens with "Message: N" over "Date:/From:/To:" lines: that is new text to read,
+    # while an Outlook reply header ("From:" over "Sent:") still starts the quoted part.
+    body = (
+        "Today's Topics:\n\n   1. Tutorial day (Organisers)\n\n"
+        "----------------------------------------------------------------------\n\n"
+        "Message: 1\nDate: Tue, 3 Mar 2026 10:00:00 +0000\nFrom: Organisers <org@example.org>\n"
+        "To: list@example.org\nSubject: Tutorial day\n\n"
+        "The tutorial day takes place on 14 April 2026.\n"
+    )
+    text, _own, quoted, _sig = split_body(body)
+    assert "takes place on 14 April 2026" in text and not quoted
+    text, _own, quoted, _sig = split_body("Fine by me.\n\nFrom: Ana <ana@example.org>\nSent: Monday\n\nold text\n")
+    assert text == "Fine by me." and "old text" in quoted
