@@ -18,6 +18,7 @@ ZONES: dict[str, tuple[int, str | None, bool | None]] = {
     "CET": (60, "Europe/Paris", False), "CEST": (120, "Europe/Paris", True),
     "WET": (0, "Europe/Lisbon", False), "WEST": (60, "Europe/Lisbon", True),
     "EET": (120, "Europe/Athens", False), "EEST": (180, "Europe/Athens", True),
+    "MEZ": (60, "Europe/Berlin", False), "MESZ": (120, "Europe/Berlin", True),  # German names of CET and CEST
     "BST": (60, "Europe/London", True),
     "EST": (-300, "America/New_York", False), "EDT": (-240, "America/New_York", True),
     "CST": (-360, "America/Chicago", False), "CDT": (-300, "America/Chicago", True),

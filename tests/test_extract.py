@@ -1328,3 +1328,17 @@ def test_wrapped_line_starting_with_annex_is_no_heading():
         date="Mon, 02 Nov 2026 09:00:00 +0000",
     )
     assert [d.due for d in ex.deadlines] == ["2026-11-13"]
+
+
+def test_german_post_meeting_with_mez_and_signup_deadline():
+    # German words (rules/lang/de.toml): a meeting on a numeric date with "bis ... Uhr (MEZ)" and a sign-up deadline.
+    ex = post(
+        "Liebe Mitglieder,\n\nunsere nächste Sitzung der Arbeitsgruppe findet statt am\n\n"
+        "  Donnerstag, 04.12.2025, 14:00 bis 15:00 Uhr (MEZ)\n\n"
+        "Bitte meldet euch bis Montag, 01.12.2025 an.\n",
+        date="Mon, 17 Nov 2025 10:00:00 +0100",
+        subject="[AG] Einladung zur Sitzung",
+    )
+    assert [d.due for d in ex.deadlines] == ["2025-12-01"]
+    assert [(m.start, m.end) for m in ex.meetings] == [("2025-12-04T14:00:00+01:00", "2025-12-04T15:00:00+01:00")]
+    assert ex.kind == "meeting_invitation"
