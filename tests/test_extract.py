@@ -1342,3 +1342,13 @@ def test_german_post_meeting_with_mez_and_signup_deadline():
     assert [d.due for d in ex.deadlines] == ["2025-12-01"]
     assert [(m.start, m.end) for m in ex.meetings] == [("2025-12-04T14:00:00+01:00", "2025-12-04T15:00:00+01:00")]
     assert ex.kind == "meeting_invitation"
+
+
+def test_original_date_that_no_longer_holds_is_not_a_deadline():
+    # "the original deadline of <day>" names the date an extension replaced: only the new date is due.
+    ex = post(
+        "Good news: reviewers get more time. The original deadline of 12 May is gone; reviews are now due on 26 May 2025.\n",
+        date="Mon, 05 May 2025 09:00:00 +0000",
+        subject="Review period extended",
+    )
+    assert [d.due for d in ex.deadlines] == ["2025-05-26"]
