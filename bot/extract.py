@@ -397,7 +397,10 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             continue
         joinable = (
             cur
-            and (cur_kind in ("plain", "bullet") or (cur_kind == "kv" and s[:1].islower()))  # a wrapped field goes on
+            # a wrapped field goes on: "ACTION: Editors to publish the draft by" / "10 July." is one field
+            and (cur_kind in ("plain", "bullet") or (
+                cur_kind == "kv" and (s[:1].islower() or _OPEN_END.search(prev_raw[-12:]) is not None)
+            ))
             and not prev_raw.rstrip(")\"”*").endswith((".", "!", "?"))
             and not (len(prev_raw) < 30 and prev_raw.endswith(","))  # "Dear all," is a line of its own
         )

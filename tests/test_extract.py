@@ -1352,3 +1352,17 @@ def test_original_date_that_no_longer_holds_is_not_a_deadline():
         subject="Review period extended",
     )
     assert [d.due for d in ex.deadlines] == ["2025-05-26"]
+
+
+def test_field_line_wrapped_after_by_goes_on_with_its_date():
+    # "ACTION: ... by" then an indented "<date>." on the next line: one field, and the date is its due date.
+    ex = post(
+        "Notes of today's call.\n\n"
+        "   ACTION: Chairs to circulate the revised charter text by\n"
+        "   12 March 2027.\n"
+        "   ACTION: Editors to merge the open pull requests by the 19th of\n"
+        "   March.\n",
+        date="Thu, 04 Mar 2027 18:00:00 +0000",
+        subject="[wg] notes",
+    )
+    assert [d.due for d in ex.deadlines] == ["2027-03-12", "2027-03-19"]
