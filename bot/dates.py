@@ -109,6 +109,7 @@ class Grammar:
     vague_prep: re.Pattern[str]  # "w/c": the date that follows names a week
     superseded_prep: re.Pattern[str]  # "not", "previously": the date that follows is replaced
     weekday_re: re.Pattern[str]  # a weekday name on its own
+    weekday_before: re.Pattern[str]  # a weekday name right before a short numeric date ("Thu 3/16")
     not_deadline_prep: re.Pattern[str]
     moved_prep: re.Pattern[str]
     credential: re.Pattern[str]
@@ -255,6 +256,7 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         cues=cues,
         deadline_prep=re.compile(r"(?<!\w)" + _alt(w["deadline_preps"]) + r"\s?:?" + words_between + r"[\s,]{0,3}$"),
         weekday_re=re.compile(r"(?<!\w)(?P<wd>" + _alt(weekdays) + r")(?!\w)"),
+        weekday_before=re.compile(r"(?<!\w)(?P<wd>" + _alt(weekdays) + r")\.?,?\s{1,2}$"),
         superseded_prep=re.compile(r"(?<!\w)" + _alt(w["superseded_preps"]) + r"\s{0,2}:?(?:on\s{1,2}|the\s{1,2})?[\s,]{0,3}$"),
         vague_prep=re.compile(r"(?<!\w)" + _alt(w["vague_preps"]) + r"\s{0,2}(?:the\s{1,2})?$"),
         weak_deadline_prep=re.compile(r"(?<!\w)" + _alt(w["weak_deadline_preps"]) + words_between + r"[\s,]{0,3}$"),
@@ -343,12 +345,16 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
             # "by 16/10", "on 23/10": a day over 12 proves the order; "24/7 support" or "3/4 of us" stay numbers,
             # because a date without a year is taken only right after a word that introduces one.
             a, b = int(m["a"]), int(m["b"])
-            if not g.date_intro.search(text, max(0, m.start() - 20), m.start()):
+            # "Thu 3/16": a weekday name introduces a date as well as a word does, and is part of it
+            named = g.weekday_before.search(text, max(0, m.start() - 14), m.start())
+            if named is None and not g.date_intro.search(text, max(0, m.start() - 20), m.start()):
                 continue
+            start = named.start() if named else m.start()
+            weekday = _weekday(g, named["wd"]) if named else None
             if 12 < a <= 31 and 1 <= b <= 12:
-                found.append(RawDate(m.start(), m.end(), m.group(0), "date", None, b, a))
+                found.append(RawDate(start, m.end(), orig[start : m.end()], "date", None, b, a, weekday))
             elif 12 < b <= 31 and 1 <= a <= 12:
-                found.append(RawDate(m.start(), m.end(), m.group(0), "date", None, a, b))
+                found.append(RawDate(start, m.end(), orig[start : m.end()], "date", None, a, b, weekday))
     months = [(a.start(), a.end()) for a in g.prefilter.finditer(text)] if has_month else []
     if numeric:
         for m in _NUMERIC.finditer(text):

@@ -266,3 +266,12 @@ def test_year_first_dates_with_slashes():
     assert days("abstracts by 2031/09/05.", ref) == [("2031-09-05", None, False, None)]
     assert days("see https://example.org/news/2031/09/05/item", ref) == []
     assert days("on 2031/09-05", ref) == []
+
+
+def test_weekday_introduces_a_short_numeric_date():
+    # "Wed 5/20": a weekday name before month/day stands for an introducing word and gives the date its weekday;
+    # an order that no day over 12 proves stays unread.
+    g = load_rules().grammar
+    (r,) = find_dates("the review call is Wed 5/20 at 9am Pacific", g)
+    assert (r.month, r.day, r.weekday, r.text) == (5, 20, 2, "Wed 5/20")
+    assert find_dates("the review call is Wed 5/6 at 9am Pacific", g) == []
