@@ -1068,7 +1068,11 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     ].search(sentence_low):
         strong = False  # "the call has been postponed to 12 May": a meeting that moved, not a deadline
     if not strong and g.weak_deadline_prep.search(before):
-        strong = bool(g.cues["deadline_cues"].search(sentence_low) or g.cues["window_cues"].search(sentence_low))
+        strong = bool(
+            g.cues["deadline_cues"].search(sentence_low) or g.cues["window_cues"].search(sentence_low)
+            # "please add your topics to the agenda before the 16th": a request for something sent in, with a limit
+            or (g.cues["request_cues"].search(sentence_low) and g.cues["contribution_cues"].search(sentence_low))
+        )
     not_deadline = g.not_deadline_prep.search(before) is not None
     cues = [c for c in _cues(seg, g) if _distance(c, rs, re_) <= CUE_REACH]
     cues.sort(key=lambda c: (_distance(c, rs, re_), c.kind != "deadline"))

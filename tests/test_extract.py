@@ -1366,3 +1366,14 @@ def test_field_line_wrapped_after_by_goes_on_with_its_date():
         subject="[wg] notes",
     )
     assert [d.due for d in ex.deadlines] == ["2027-03-12", "2027-03-19"]
+
+
+def test_request_for_agenda_items_before_a_day_is_a_deadline_not_a_meeting():
+    # "before <day>" with a request for something sent in: the day is when it is due, not another meeting.
+    ex = post(
+        "The next sync call is on 22 October at 15:00 UTC.\n"
+        "Kindly put your agenda items in the shared notes before the 20th of October so the chairs can plan.\n",
+        date="Tue, 14 Oct 2025 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2025-10-20"]
+    assert [m.start for m in ex.meetings] == ["2025-10-22T15:00:00+00:00"]
