@@ -1377,3 +1377,15 @@ def test_request_for_agenda_items_before_a_day_is_a_deadline_not_a_meeting():
     )
     assert [d.due for d in ex.deadlines] == ["2025-10-20"]
     assert [m.start for m in ex.meetings] == ["2025-10-22T15:00:00+00:00"]
+
+
+def test_phase_that_runs_until_a_day_is_due_then_not_a_meeting():
+    # In notes of a call, "the review phase runs until <day>" ends a phase: a due date, not another meeting.
+    ex = post(
+        "Summary of this week's editors call:\n\n"
+        "- The public review phase runs until March 12th. Post your concerns on the tracker.\n",
+        date="Fri, 27 Feb 2026 17:00:00 +0000",
+        subject="[eds] call summary",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-03-12"]
+    assert [m.start for m in ex.meetings if not m.past] == []
