@@ -1389,3 +1389,14 @@ def test_phase_that_runs_until_a_day_is_due_then_not_a_meeting():
     )
     assert [d.due for d in ex.deadlines] == ["2026-03-12"]
     assert [m.start for m in ex.meetings if not m.past] == []
+
+
+def test_consensus_call_with_a_day_is_a_due_date_not_a_meeting():
+    # A "consensus call" (or "adoption call", "last call") on the list is a question with a closing day, not a call
+    # people dial into.
+    ex = post(
+        "The chairs will run a consensus call on the list about the new milestone, to wrap up on 20.05.2026.\n",
+        date="Wed, 06 May 2026 10:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-05-20"]
+    assert ex.meetings == ()
