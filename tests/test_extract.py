@@ -1400,3 +1400,13 @@ def test_consensus_call_with_a_day_is_a_due_date_not_a_meeting():
     )
     assert [d.due for d in ex.deadlines] == ["2026-05-20"]
     assert ex.meetings == ()
+
+
+def test_interim_is_a_meeting_word():
+    # "Interim: <day>, <hours> UTC" (a working group's meeting between plenaries) is a meeting, whatever item it closes.
+    ex = post(
+        "Upcoming:\n - Online interim: Tuesday 8 September 2026, 14:00-15:00 UTC, to settle the open review comments.\n",
+        date="Mon, 24 Aug 2026 10:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-09-08T14:00:00+00:00"]
+    assert ex.deadlines == ()
