@@ -1410,3 +1410,17 @@ def test_interim_is_a_meeting_word():
     )
     assert [m.start for m in ex.meetings] == ["2026-09-08T14:00:00+00:00"]
     assert ex.deadlines == ()
+
+
+@pytest.mark.parametrize(
+    ("body", "date", "due"),
+    [
+        ("Merci de vous inscrire avant le vendredi 9 octobre pour recevoir le lien.\n", "Mon, 28 Sep 2026 09:00:00 +0200", "2026-10-09"),
+        ("Inscreva-se até 14 de outubro pelo formulário.\n", "Mon, 28 Sep 2026 09:00:00 -0300", "2026-10-14"),
+        ("Inscríbase hasta el 16 de octubre en el formulario.\n", "Mon, 28 Sep 2026 09:00:00 -0500", "2026-10-16"),
+    ],
+)
+def test_sign_up_verbs_in_the_imperative_make_weak_words_due_dates(body, date, due):
+    # "sign up before/until <day>" written with the verb's imperative or infinitive form (French, Portuguese, Spanish)
+    ex = post(body, date=date)
+    assert [d.due for d in ex.deadlines] == [due]
