@@ -1424,3 +1424,13 @@ def test_sign_up_verbs_in_the_imperative_make_weak_words_due_dates(body, date, d
     # "sign up before/until <day>" written with the verb's imperative or infinitive form (French, Portuguese, Spanish)
     ex = post(body, date=date)
     assert [d.due for d in ex.deadlines] == [due]
+
+
+def test_poll_that_starts_now_ending_on_a_day_is_due_that_day():
+    # "This message starts a ... poll, ending on <day>": the opening word does not hide the closing day after it.
+    ex = post(
+        "Hello all, this message starts a ten-day call for adoption of the routing draft, ending on 2026-03-20.\n"
+        "Reply on the list with your view.\n",
+        date="Tue, 10 Mar 2026 12:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-03-20"]
