@@ -1434,3 +1434,14 @@ def test_poll_that_starts_now_ending_on_a_day_is_due_that_day():
         date="Tue, 10 Mar 2026 12:00:00 +0000",
     )
     assert [d.due for d in ex.deadlines] == ["2026-03-20"]
+
+
+def test_freeze_dates_of_a_release_schedule_are_deadlines():
+    # A freeze is a cut-off: "Code freeze: <day>" in a release plan is a due date for everything meant to get in.
+    ex = post(
+        "Plan for the next minor version:\n\n"
+        "- Code freeze: Monday, 8 June 2026. Only fixes after that.\n"
+        "- Docs freeze: 15.06.2026.\n",
+        date="Mon, 25 May 2026 08:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-06-08", "2026-06-15"]
