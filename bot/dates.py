@@ -294,6 +294,7 @@ class RawDate:
     joined_by: str = ""  # the word joining a range ("until", "-")
     rel_days: int | None = None  # today = 0, tomorrow = 1
     conflict: str | None = None  # two dates written for one thing
+    alone: bool = False  # a weekday with no date, read only after a deadline word ("by Friday")
 
 
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "–—‐’‘“”«»¿¡…•·|"})
@@ -405,6 +406,17 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
             found.append(
                 RawDate(m.start(), m.end(), orig[m.start() : m.end()], "relative", None, 0, 0, _weekday(g, m["wd"]))
             )
+    for m in g.weekday_re.finditer(text) if relative else ():
+        # "by COB Friday", "due Monday noon": a weekday alone right after a deadline word is the next such
+        # day (a weekday anywhere else is no date: "on Fridays", "Monday's call" are not pinned)
+        wd = m["wd"]
+        if len(wd) < 3 or (wd in g.capitalised_only and not orig[m.start()].isupper()) or text.startswith("'s", m.end()):
+            continue
+        lo = max(0, m.start() - 40)
+        # (only a strong deadline word: "before Wednesday" often means before that day's meeting, not a due day)
+        if g.deadline_prep.search(text, lo, m.start()):
+            found.append(RawDate(m.start(), m.end(), orig[m.start() : m.end()], "relative", None, 0, 0, _weekday(g, wd),
+                                 alone=True))
     for m in g.month_day.finditer(text) if month_day and g.month_day is not None else ():
         if 1 <= int(m["d"]) <= 31:
             found.append(RawDate(m.start(), m.end(), orig[m.start() : m.end()], "relative", None, 0, int(m["d"]),
@@ -584,6 +596,8 @@ def resolve(r: RawDate, ref: date, *, lean_past: bool = False, years: set[int] |
             ) if wrong else None)
         if r.weekday is None:
             return None
+        if r.alone and r.weekday == ref.weekday():
+            return None  # "by Monday" written on a Monday: today or a week later, nothing says which
         return Resolved(ref + timedelta(days=(r.weekday - ref.weekday()) % 7), None, False, False, None)
     if r.form == "fuzzy" and r.day == 0:
         return None

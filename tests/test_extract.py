@@ -1445,3 +1445,13 @@ def test_freeze_dates_of_a_release_schedule_are_deadlines():
         date="Mon, 25 May 2026 08:00:00 +0000",
     )
     assert [d.due for d in ex.deadlines] == ["2026-06-08", "2026-06-15"]
+
+
+def test_weekday_alone_after_a_deadline_word_is_the_next_such_day():
+    # "by EOD Tuesday": a weekday right after a strong deadline word pins the next such day; a weekday after
+    # "before" or without a deadline word stays unread.
+    ex = post(
+        "Please get the slides to me by EOD Tuesday. We meet on Thursdays as usual, and I will merge them before Wednesday.\n",
+        date="Fri, 06 Nov 2026 09:00:00 +0000",
+    )
+    assert [d.due for d in ex.deadlines] == ["2026-11-10"]
