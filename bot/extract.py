@@ -861,6 +861,7 @@ _LAST_SENTENCE = re.compile(r"(?<=[.!?])\s")
 # "...; Deadline for agenda items: " right before a date: the key of a 'Key: date' field
 _FIELD_KEY = re.compile(r"(?:^|[;.]\s)\s{0,2}([^;:.]{1,60}):\s{0,3}$")
 _IS_NOW = re.compile(r"(?<!\w)(?:is|are|will)\s{1,2}now\s{1,2}(?:be\s{1,2})?(?:on\s{1,2}|the\s{1,2})?$")
+_THAN = re.compile(r"(?<!\w)than\s{0,2}$")  # not Romance 'que': it also just introduces a clause
 _FROM_END = re.compile(r"(?<!\w)(?:from|de|du|del|desde)\s{0,2}$")  # "postponed from 20 May": the old day
 # "we must postpone the workshop that was scheduled for 9 June": in a postponement, the day it was planned for
 _PLANNED_FOR = re.compile(
@@ -1054,6 +1055,11 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
     before = low[max(prev_end, raw.start - 60) : raw.start]
     if g.vague_prep.search(before):
         st.explain.append(f"{quote}: not taken: it names a week, not a day")
+        return
+    if _THAN.search(before) and not g.deadline_prep.search(before):
+        # "(an hour later in UTC than tomorrow)": a day named to compare with, not another event ("no later than"
+        # is a deadline word and is read as one)
+        st.explain.append(f"{quote}: not taken: a day named in a comparison")
         return
     if _clock_change(g, before, low[raw.end : min(next_start, raw.end + 30)]):
         st.explain.append(f"{quote}: not taken: the day the clocks change, a fact about time zones")

@@ -1455,3 +1455,15 @@ def test_weekday_alone_after_a_deadline_word_is_the_next_such_day():
         date="Fri, 06 Nov 2026 09:00:00 +0000",
     )
     assert [d.due for d in ex.deadlines] == ["2026-11-10"]
+
+
+def test_day_named_in_a_comparison_is_not_another_meeting():
+    # "...earlier than tomorrow" compares with a day already named: it adds no meeting, while "no later than" is a
+    # deadline word.
+    ex = post(
+        "Our sync call is tomorrow at 10:00 CET. The follow-up call will be at 08:00 UTC (an hour earlier in UTC\n"
+        "than tomorrow). Please send notes no later than 20 March 2026.\n",
+        date="Mon, 09 Mar 2026 08:00:00 +0000",
+    )
+    assert [m.start for m in ex.meetings] == ["2026-03-10T10:00:00+01:00"]
+    assert [d.due for d in ex.deadlines] == ["2026-03-20"]
