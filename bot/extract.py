@@ -758,7 +758,8 @@ def _analyze(msg: Message, rules: RuleSet, not_kinds: frozenset[str] = frozenset
             if st.slot_day is not None and (_SLOT.match(unit.text) or _NAMED_SLOT.match(unit.text)):
                 st.slot_units.add(id(unit))
                 _slot(st, unit, st.slot_day)
-            elif not unit.title:
+            elif not unit.title and not unit.text.endswith(":"):
+                # (a line ending in ':' introduces what follows: "Programme (times in UTC+2):" over the slots)
                 st.slot_day = None
             continue
         st.slot_day = None
@@ -1299,6 +1300,8 @@ def _slot(st: _State, unit: _Unit, day: date) -> None:
     zone = found[1] if found is not None else st.default_zone
     assert zone is not None
     rest = unit.text[span.end + (found[1].end() if found is not None else 0) :]
+    if rest[:1] == ")":  # "09:00-10:30 (UTC+2) Closed session": the zone's closing bracket
+        rest = rest[1:]
     if "(" in rest[:3]:  # "(09:00 EDT / 15:00 CEST)": the hours again in other zones
         rest = _TIMES_AGAIN.sub(" ", rest, count=1)
     what = _short(rest, WHAT_LEN)

@@ -1467,3 +1467,19 @@ def test_day_named_in_a_comparison_is_not_another_meeting():
     )
     assert [m.start for m in ex.meetings] == ["2026-03-10T10:00:00+01:00"]
     assert [d.due for d in ex.deadlines] == ["2026-03-20"]
+
+
+def test_slots_under_an_introducing_line_belong_to_the_dated_meeting_above():
+    # "Schedule (times in UTC+1):" between the dated meeting and its timed lines does not end the agenda.
+    ex = post(
+        "The spring plenary takes place in Lyon on Thursday 5 March 2026.\n\n"
+        "Schedule (times in UTC+1):\n"
+        "  10:00-11:00 (UTC+1)  Opening and reports\n"
+        "  13:30-15:00 (UTC+1)  Roadmap discussion\n",
+        date="Mon, 09 Feb 2026 09:00:00 +0000",
+    )
+    timed = [(m.start, m.what) for m in ex.meetings if len(m.start) > 10]
+    assert timed == [
+        ("2026-03-05T10:00:00+01:00", "Opening and reports"),
+        ("2026-03-05T13:30:00+01:00", "Roadmap discussion"),
+    ]
