@@ -295,6 +295,7 @@ class RawDate:
     rel_days: int | None = None  # today = 0, tomorrow = 1
     conflict: str | None = None  # two dates written for one thing
     alone: bool = False  # a weekday with no date, read only after a deadline word ("by Friday")
+    either_order: bool = False  # "Thu 9/2": month/day or day/month, the one its weekday fits (resolve picks)
 
 
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "–—‐’‘“”«»¿¡…•·|"})
@@ -356,6 +357,9 @@ def find_dates(text: str, g: Grammar, low: str | None = None) -> list[RawDate]:
                 found.append(RawDate(start, m.end(), orig[start : m.end()], "date", None, b, a, weekday))
             elif 12 < b <= 31 and 1 <= a <= 12:
                 found.append(RawDate(start, m.end(), orig[start : m.end()], "date", None, a, b, weekday))
+            elif weekday is not None and 1 <= a <= 12 and 1 <= b <= 12:
+                # "Thursday 9/2": no day over 12, but only one order falls on a Thursday
+                found.append(RawDate(start, m.end(), orig[start : m.end()], "date", None, a, b, weekday, either_order=True))
     months = [(a.start(), a.end()) for a in g.prefilter.finditer(text)] if has_month else []
     if numeric:
         for m in _NUMERIC.finditer(text):
@@ -582,6 +586,13 @@ def _infer_year(m: int, d: int, ref: date, lean_past: bool, years: set[int] | fr
 
 def resolve(r: RawDate, ref: date, *, lean_past: bool = False, years: set[int] | frozenset[int] = frozenset()) -> Resolved | None:
     """Pin the expression to days; None when it names no calendar day (a fuzzy 'late August', an impossible date)."""
+    if r.either_order:
+        fits = []
+        for month, day in ((r.month, r.day), (r.day, r.month)):
+            res = resolve(replace(r, month=month, day=day, either_order=False), ref, lean_past=lean_past, years=years)
+            if res is not None and res.conflict is None:
+                fits.append(res)
+        return fits[0] if len(fits) == 1 else None  # both orders fit the weekday (or neither): nothing says which
     if r.form == "relative":
         if r.rel_days is not None:
             return Resolved(ref + timedelta(days=r.rel_days), None, False, False, None)

@@ -274,4 +274,15 @@ def test_weekday_introduces_a_short_numeric_date():
     g = load_rules().grammar
     (r,) = find_dates("the review call is Wed 5/20 at 9am Pacific", g)
     assert (r.month, r.day, r.weekday, r.text) == (5, 20, 2, "Wed 5/20")
-    assert find_dates("the review call is Wed 5/6 at 9am Pacific", g) == []
+    assert find_dates("the review call is on 5/6 at 9am Pacific", g) == []
+
+
+def test_weekday_picks_the_order_of_an_ambiguous_short_date():
+    # "Tue 3/10" written in 2026: 10 March is a Tuesday, 3 October a Saturday, so the weekday settles the order;
+    # when both orders (or neither) fall on the weekday, no day is taken.
+    g = load_rules().grammar
+    (r,) = find_dates("the review call is Tue 3/10 at 9am Pacific", g)
+    res = resolve(r, date(2026, 2, 20))
+    assert res is not None and res.first == date(2026, 3, 10) and res.conflict is None
+    (r,) = find_dates("the review call is Sun 3/10 at 9am Pacific", g)
+    assert resolve(r, date(2026, 2, 20)) is None
