@@ -588,8 +588,8 @@ def resolve(r: RawDate, ref: date, *, lean_past: bool = False, years: set[int] |
     """Pin the expression to days; None when it names no calendar day (a fuzzy 'late August', an impossible date)."""
     if r.either_order:
         fits = []
-        for month, day in ((r.month, r.day), (r.day, r.month)):
-            res = resolve(replace(r, month=month, day=day, either_order=False), ref, lean_past=lean_past, years=years)
+        for month, mday in ((r.month, r.day), (r.day, r.month)):
+            res = resolve(replace(r, month=month, day=mday, either_order=False), ref, lean_past=lean_past, years=years)
             if res is not None and res.conflict is None:
                 fits.append(res)
         return fits[0] if len(fits) == 1 else None  # both orders fit the weekday (or neither): nothing says which
