@@ -1483,3 +1483,14 @@ def test_slots_under_an_introducing_line_belong_to_the_dated_meeting_above():
         ("2026-03-05T10:00:00+01:00", "Opening and reports"),
         ("2026-03-05T13:30:00+01:00", "Roadmap discussion"),
     ]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["[wg] Call for adoption: the metrics draft", "Comments needed: updated onboarding guide (by 12 June)"],
+)
+def test_subject_asking_for_adoption_or_comments_makes_a_call(subject):
+    # A subject that asks the list for its view ("call for adoption", "comments needed") is a call for contributions.
+    ex = post("Please tell the list by 12 June 2026 whether you support this.\n", date="Mon, 01 Jun 2026 09:00:00 +0000",
+              subject=subject)
+    assert ex.kind == "call_for_contributions"
