@@ -607,8 +607,10 @@ def resolve(r: RawDate, ref: date, *, lean_past: bool = False, years: set[int] |
             ) if wrong else None)
         if r.weekday is None:
             return None
-        if r.alone and r.weekday == ref.weekday():
-            return None  # "by Monday" written on a Monday: today or a week later, nothing says which
+        if r.alone and (r.weekday == ref.weekday() or lean_past):
+            # "by Monday" written on a Monday: today or a week later, nothing says which; "the editors sent it by
+            # Friday": a day gone by, which a weekday alone cannot say
+            return None
         return Resolved(ref + timedelta(days=(r.weekday - ref.weekday()) % 7), None, False, False, None)
     if r.form == "fuzzy" and r.day == 0:
         return None

@@ -1494,3 +1494,14 @@ def test_subject_asking_for_adoption_or_comments_makes_a_call(subject):
     ex = post("Please tell the list by 12 June 2026 whether you support this.\n", date="Mon, 01 Jun 2026 09:00:00 +0000",
               subject=subject)
     assert ex.kind == "call_for_contributions"
+
+
+def test_weekday_alone_in_past_tense_is_not_pinned():
+    # "by Friday" in a sentence about what was done names a day gone by: no due date is read from the weekday alone.
+    ex = post(
+        "Thanks all. The editors circulated the revised text by Friday, as agreed on the call.\n",
+        date="Tue, 10 Nov 2026 09:00:00 +0000",
+    )
+    assert ex.deadlines == ()
+    ex = post("Please send the revised text by Friday.\n", date="Tue, 10 Nov 2026 09:00:00 +0000")
+    assert [d.due for d in ex.deadlines] == ["2026-11-13"]
