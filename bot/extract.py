@@ -330,7 +330,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
             group += 1
             prev_raw = s
             continue
-        if _RULE_LINE.fullmatch(s) and (prev_raw.startswith("|") or prev_raw.count(" | ") >= 2):
+        if (prev_raw.startswith("|") or prev_raw.count(" | ") >= 2) and _RULE_LINE.fullmatch(s):
             continue  # "----+--------" under a table's head row: the rows below it are still under that head
         if s.startswith("|") or s.count(" | ") >= 2:
             flush()
