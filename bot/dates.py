@@ -230,6 +230,8 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
     )
     words_between = r"(?:[\s,(]{1,3}" + filler + r"(?!\w)\)?){0,5}"
     intro = w["deadline_preps"] + w["weak_deadline_preps"] + w["not_deadline_preps"] + w["date_connectors"] + ["on"]
+    month_tokens = frozenset(_tokens(" ".join(months)))
+    relative_tokens = frozenset(_tokens(" ".join(list(weekdays) + w["today"] + w["tomorrow"])))
     return Grammar(
         months={k.lower(): v for k, v in months.items()},
         weekdays={k.lower(): v for k, v in weekdays.items()},
@@ -242,9 +244,9 @@ def build_grammar(vocab: dict[str, Any]) -> Grammar:
         relative=re.compile(relative),
         today_words=frozenset(w["today"]),
         prefilter=re.compile(prefilter),
-        month_tokens=frozenset(_tokens(" ".join(months))),
-        relative_tokens=frozenset(_tokens(" ".join(list(weekdays) + w["today"] + w["tomorrow"]))),
-        date_tokens=frozenset(_tokens(" ".join(months))) | frozenset(_tokens(" ".join(list(weekdays) + w["today"] + w["tomorrow"]))),
+        month_tokens=month_tokens,
+        relative_tokens=relative_tokens,
+        date_tokens=month_tokens | relative_tokens,
         month_day=re.compile(month_day) if month_day else None,
         month_day_tokens=frozenset(_tokens(" ".join(w["month_day_articles"]))),
         month_day_hint=re.compile(month_day_hint) if month_day_hint else None,

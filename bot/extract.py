@@ -905,48 +905,58 @@ def _sentence_of(sentences: list[tuple[int, int]], raw: RawDate, n: int) -> tupl
     return max(lo, raw.start - SENTENCE_REACH), min(hi, raw.end + SENTENCE_REACH)
 
 
+# The words that join two days into one event ("14-15 May", "14 and 15 May"), not a period or a move
+_DAYS_JOINED = ("-", "&", "and", "y", "et", "e")
+
+
+def _subject_day(st: _State) -> date | None:
+    """The one plain date of the subject, unless the subject itself says a day changed ("Call on 12 March moved to
+    Friday", "deadline extended to 30 May")."""
+    g = st.rules.grammar
+    subject_low = lower(st.subject_clean)
+    if g.cues["postpone_cues"].search(subject_low) or g.cues["extension_cues"].search(subject_low):
+        return None
+    said = [r for r in find_dates(st.subject_clean, g)[:3] if r.form == "date" and r.day2 is None]
+    res = resolve(said[0], st.ref) if len(said) == 1 else None
+    return res.first if res is not None else None
+
+
+def _subject_conflict(st: _State, said: date, text_day: str) -> str:
+    """Why the subject's day and the text's disagree (the text, which says more, is taken), noted in the explanation."""
+    why = f"the subject says {said.isoformat()} but the text says {text_day}; taking the text's"
+    if len(st.explain) < MAX_EXPLAIN:
+        st.explain.append(f"'{_short(st.subject_clean, 40)}': CONFLICT: {why}")
+    return why
+
+
 def _subject_disagrees(st: _State, meetings: tuple[Meeting, ...]) -> tuple[Meeting, ...]:
     """'Call on 12 March' over a body whose one meeting is on 13 March: two dates for one call, flagged."""
     ahead = [m for m in meetings if not m.past]
-    g = st.rules.grammar
-    subject_low = lower(st.subject_clean)
-    if len(ahead) != 1 or ahead[0].conflict or g.cues["postpone_cues"].search(subject_low) or g.cues[
-        "extension_cues"
-    ].search(subject_low):
-        return meetings  # "Call on 12 March moved to Friday": the subject itself says the day changed
-    said = [r for r in find_dates(st.subject_clean, g)[:3] if r.form == "date" and r.day2 is None]
-    res = resolve(said[0], st.ref) if len(said) == 1 else None
-    body_day = date.fromisoformat(ahead[0].start[:10])
-    if res is None or res.first == body_day or abs((res.first - body_day).days) > 3:
+    if len(ahead) != 1 or ahead[0].conflict:
         return meetings
-    why = f"the subject says {res.first.isoformat()} but the text says {body_day.isoformat()}; taking the text's"
-    if len(st.explain) < MAX_EXPLAIN:
-        st.explain.append(f"'{_short(st.subject_clean, 40)}': CONFLICT: {why}")
+    said = _subject_day(st)
+    body_day = date.fromisoformat(ahead[0].start[:10])
+    if said is None or said == body_day or abs((said - body_day).days) > 3:
+        return meetings
+    why = _subject_conflict(st, said, body_day.isoformat())
     return tuple(replace(m, conflict=why) if m is ahead[0] else m for m in meetings)
 
 
 def _subject_due_disagrees(st: _State, deadlines: tuple[Deadline, ...]) -> tuple[Deadline, ...]:
     """'feedback due 12 June' in the subject over a body whose due date is Monday 15 June: two dates for one due date,
-    flagged (the body, which says more, is taken)."""
-    g = st.rules.grammar
-    subject_low = lower(st.subject_clean)
-    if not g.cues["deadline_cues"].search(subject_low) or g.cues["extension_cues"].search(subject_low) or g.cues[
-        "postpone_cues"
-    ].search(subject_low):
-        return deadlines  # "deadline extended to 30 May": the subject itself says the day changed
-    said = [r for r in find_dates(st.subject_clean, g)[:3] if r.form == "date" and r.day2 is None]
-    res = resolve(said[0], st.ref) if len(said) == 1 else None
-    if res is None:
+    flagged."""
+    if not st.rules.grammar.cues["deadline_cues"].search(lower(st.subject_clean)):
+        return deadlines
+    said = _subject_day(st)
+    if said is None:
         return deadlines
     ahead = [d for d in deadlines if not d.past and not d.approx]
-    if any(d.due == res.first.isoformat() for d in ahead):
+    if any(d.due == said.isoformat() for d in ahead):
         return deadlines
-    near = [d for d in ahead if abs((date.fromisoformat(d.due) - res.first).days) <= 3]
+    near = [d for d in ahead if abs((date.fromisoformat(d.due) - said).days) <= 3]
     if len(near) != 1 or near[0].conflict:
         return deadlines
-    why = f"the subject says {res.first.isoformat()} but the text says {near[0].due}; taking the text's"
-    if len(st.explain) < MAX_EXPLAIN:
-        st.explain.append(f"'{_short(st.subject_clean, 40)}': CONFLICT: {why}")
+    why = _subject_conflict(st, said, near[0].due)
     return tuple(replace(d, conflict=why) if d is near[0] else d for d in deadlines)
 
 
@@ -1194,7 +1204,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         if res.last is not None:
             # "comments may be sent from 1 June to 31 August": the window closes on its last day; but a dash
             # range in a timeline ("evaluation | 16 April - 10 May") is a period of work, not a due date.
-            if raw.joined_by in ("-", "&", "and", "y", "et", "e"):
+            if raw.joined_by in _DAYS_JOINED:
                 st.explain.append(f"{quote}: not taken: a period, not a due date")
                 return
             due_day = res.last
@@ -1236,7 +1246,7 @@ def _take(st: _State, unit: _Unit, raw: RawDate, lo: int, hi: int, prev_end: int
         at = clause_lo + postponed.start()
         if at < rs and rs - (clause_lo + postponed.end()) > 30 and not _PLANNED_FOR.search(before):
             postponed = None
-    if postponed and res.last is not None and raw.joined_by not in ("-", "&", "and", "y", "et", "e"):
+    if postponed and res.last is not None and raw.joined_by not in _DAYS_JOINED:
         # "moved from 20 October to 27 October": not a two-day event, the meeting is on the second day.
         st.explain.append(f"{quote}: moved ('{postponed.group(0)}'): the meeting is on {res.last}")
         res = Resolved(res.last, None, res.approx, res.past_year, res.conflict)

@@ -291,6 +291,7 @@ def _rule(path: Path) -> Rule:
             raise _fail(path, f"veto.{where}", f"unknown place (expected one of {', '.join(WHERE)})")
         for p in _strings(path, f"veto.{where}", patterns):
             vetoes.append((where, _compile(path, f"veto.{where}", p)))
+    vetoes_lowered = tuple(_lowered(r) for _, r in vetoes)
     return Rule(
         name=path.stem,
         description=data["description"].strip(),
@@ -300,8 +301,8 @@ def _rule(path: Path) -> Rule:
         cues=tuple(cues),
         vetoes=tuple(vetoes),
         path=str(path),
-        vetoes_lowered=tuple(_lowered(r) for _, r in vetoes),
-        veto_hints=tuple(_hints(_lowered(r)) for _, r in vetoes),
+        vetoes_lowered=vetoes_lowered,
+        veto_hints=tuple(_hints(low) for low in vetoes_lowered),
         reach=tuple(
             sum(c.weight * min(c.max_hits, len(c.phrases) + len(c.regexes)) for c in cues[i:]) for i in range(len(cues))
         ),
