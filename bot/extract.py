@@ -274,7 +274,7 @@ def _units(text: str, g: Grammar) -> tuple[list[_Unit], list[str]]:
         hung = bool(
             cur and cur_kind in ("bullet", "kv") and last_indent >= 0
             and (indent > last_indent + 1 or (hung and indent == last_indent))
-            and not (_BULLET.match(s) or _SLOT.match(s) or _NAMED_SLOT.match(s))
+            and not _item_start(s, True)
         )
         last_indent = indent
         if hung:
